@@ -1,0 +1,39 @@
+"""Test certificates: one CA for the whole session, server certificates issued from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import trustme
+
+
+@dataclass(frozen=True)
+class CertFiles:
+    """PEM files of a server certificate and the CA that signed it."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def issue_cert(
+    ca: trustme.CA,
+    folder: Path,
+    *names: str,
+    expired: bool = False,
+) -> CertFiles:
+    """Write a server certificate for `names` (default 127.0.0.1 and localhost) into folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kwargs = {}
+    if expired:
+        now = dt.datetime.now(dt.timezone.utc)
+        kwargs = {"not_before": now - dt.timedelta(days=30), "not_after": now - dt.timedelta(days=1)}
+    server = ca.issue_cert(*(names or ("127.0.0.1", "localhost")), **kwargs)
+    files = CertFiles(ca=folder / "ca.crt", cert=folder / "server.crt", key=folder / "server.key")
+    ca.cert_pem.write_to_path(str(files.ca))
+    server.cert_chain_pems[0].write_to_path(str(files.cert))
+    server.private_key_pem.write_to_path(str(files.key))
+    files.key.chmod(0o600)
+    return files
