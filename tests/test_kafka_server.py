@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 import uuid
@@ -15,8 +16,9 @@ from tests.servers.kafka import KafkaBroker
 pytestmark = pytest.mark.server("kafka")
 
 
-def _admin(broker: KafkaBroker, **extra: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": broker.bootstrap, **extra})
+def _admin(broker: KafkaBroker, **extra: object) -> AdminClient:
+    config: dict[str, object] = {"bootstrap.servers": broker.bootstrap, **extra}
+    return AdminClient(config)
 
 
 def test_metadata_names_the_advertised_broker(kafka_broker: KafkaBroker) -> None:
@@ -68,6 +70,17 @@ def test_duplicate_topic_is_refused(kafka_broker: KafkaBroker) -> None:
         admin.delete_topics([topic])[topic].result(10)
 
 
+class _Collect(logging.Logger):
+    """A logger that keeps librdkafka's log lines."""
+
+    def __init__(self) -> None:
+        super().__init__("rdkafka")
+        self.lines: list[str] = []
+
+    def handle(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 SASL = {
     "security.protocol": "SASL_PLAINTEXT",
     "sasl.mechanism": "PLAIN",
@@ -94,6 +107,22 @@ def test_bad_advertised_listener_is_unreachable(kafka_tansu_bad_advertised: Kafk
     assert broker.advertised_port != broker.port
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((broker.advertised_host, broker.advertised_port), timeout=2)
+
+
+def test_scram_broker_refuses_unknown_user(kafka_tansu_scram: KafkaBroker) -> None:
+    admin = _admin(
+        kafka_tansu_scram,
+        **{**SASL, "sasl.mechanism": "SCRAM-SHA-256", "logger": (log := _Collect())},
+    )
+    with pytest.raises(KafkaException, match="_TRANSPORT"):
+        admin.list_topics(timeout=2)
+    admin.poll(0)
+    assert any("unknown-user" in line for line in log.lines)
+
+
+def test_scram_broker_needs_sasl(kafka_tansu_scram: KafkaBroker) -> None:
+    with pytest.raises(KafkaException, match="_TRANSPORT"):
+        _admin(kafka_tansu_scram).list_topics(timeout=2)
 
 
 def test_brokers_start_fast(kafka_noida: KafkaBroker, kafka_tansu: KafkaBroker) -> None:

