@@ -6,6 +6,7 @@ import logging
 import socket
 import time
 import uuid
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -16,8 +17,8 @@ from tests.servers.kafka import KafkaBroker
 pytestmark = pytest.mark.server("kafka")
 
 
-def _admin(broker: KafkaBroker, **extra: object) -> AdminClient:
-    config: dict[str, object] = {"bootstrap.servers": broker.bootstrap, **extra}
+def _admin(broker: KafkaBroker, **extra: Any) -> AdminClient:
+    config: dict[str, Any] = {"bootstrap.servers": broker.bootstrap, **extra}
     return AdminClient(config)
 
 
