@@ -1,0 +1,271 @@
+"""The kafka check through the real CLI, against real brokers (noida-db, Tansu) and hostile
+servers: every outcome in text and JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from checks._kafka_protocol import (
+    API_VERSIONS,
+    FETCH,
+    LIST_OFFSETS,
+    METADATA,
+    PRODUCE,
+    infer_release,
+)
+from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.servers.hostile import HostileServers
+from tests.servers.kafka import KafkaBroker
+
+pytestmark = pytest.mark.server("kafka")
+
+SECRET = "kafka-Secret-4471"
+
+
+def kafka_run(
+    folder: Path, bootstrap: str, *extra: str, fmt: str = "json", **kafka: Any
+) -> CliResult:
+    """Run only the kafka check with these kafka values."""
+    values = example_values()
+    values["kafka"] = {"bootstrapServers": bootstrap, **kafka}
+    path = write_values(folder, values)
+    result = run_cli(path, "--only", "kafka", "--format", fmt, "--timeout", "5", *extra)
+    assert result.stderr == "", "librdkafka or the CLI wrote to stderr"
+    return result
+
+
+def steps(result: CliResult) -> dict[str, dict[str, Any]]:
+    return {step["name"]: step for step in result.check("kafka")["steps"]}
+
+
+def leftovers(broker: KafkaBroker) -> list[str]:
+    """Probe topics and consumer groups still on the broker."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topics = list(admin.list_topics(timeout=10).topics)
+    groups = [g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid]
+    return [name for name in topics + groups if name.startswith("sense-preflight-")]
+
+
+# --- healthy brokers --------------------------------------------------------------------------
+
+
+def test_healthy_broker(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
+    result = kafka_run(tmp_path, kafka_broker.bootstrap)
+    assert result.code == 0, result.stdout
+    check = result.check("kafka")
+    # One broker: a warning about replication, every other step passes.
+    assert check["status"] == "warn"
+    assert "fewer than 3 brokers" in check["message"]
+    by_name = steps(result)
+    assert [name for name, step in by_name.items() if step["status"] != "pass"] == [
+        "auth",
+        "metadata",
+    ]
+    assert by_name["auth"]["status"] == "skip"
+    assert "created sense-preflight-" in by_name["roundtrip"]["detail"]
+    facts = check["facts"]
+    assert facts["cluster_id"]
+    if kafka_broker.cluster_id:
+        assert facts["cluster_id"] == kafka_broker.cluster_id
+    assert facts["broker_count"] == 1
+    assert facts["brokers"][0]["address"] == kafka_broker.advertised
+    assert facts["controller_id"] == facts["brokers"][0]["id"]
+    assert facts["kafka_version_inferred"].startswith(">= 3.")
+    assert "first appears in Apache Kafka" in facts["kafka_version_basis"]
+    assert leftovers(kafka_broker) == []
+
+
+def test_healthy_broker_text(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
+    result = kafka_run(tmp_path, kafka_broker.bootstrap, fmt="text")
+    assert result.code == 0
+    assert "\nWARN  kafka " in result.stdout
+    assert "fewer than 3 brokers" in result.stdout
+    assert "fix: run at least 3 brokers" in result.stdout
+    assert leftovers(kafka_broker) == []
+
+
+def test_read_only_writes_nothing(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
+    result = kafka_run(tmp_path, kafka_broker.bootstrap, "--read-only")
+    assert result.code == 0
+    by_name = steps(result)
+    assert by_name["roundtrip"]["status"] == "skip"
+    assert by_name["permissions"]["status"] == "pass"
+    assert "CreateTopics allowed" in by_name["permissions"]["detail"]
+    assert leftovers(kafka_broker) == []
+
+
+def test_second_bootstrap_refusing_is_a_warning(
+    tmp_path: Path, kafka_broker: KafkaBroker, hostile: HostileServers
+) -> None:
+    bad = f"127.0.0.1:{hostile.closed}"
+    result = kafka_run(tmp_path, f"{kafka_broker.bootstrap}, {bad}")
+    assert result.code == 0
+    tcp = steps(result)["tcp"]
+    assert tcp["status"] == "warn"
+    assert (
+        f"1 of 2 bootstrap addresses pass; failing: TCP: {bad}: connection refused"
+        in (tcp["detail"])
+    )
+    assert steps(result)["roundtrip"]["status"] == "pass"
+
+
+# --- failures at each layer -------------------------------------------------------------------
+
+
+def test_bad_advertised_listener(tmp_path: Path, kafka_tansu_bad_advertised: KafkaBroker) -> None:
+    broker = kafka_tansu_bad_advertised
+    for fmt in ("json", "text"):
+        result = kafka_run(tmp_path, broker.bootstrap, fmt=fmt)
+        assert result.code == 3
+        expected = f"broker 111 advertises {broker.advertised}, unreachable from here"
+        assert expected in result.stdout
+        assert "advertised.listeners" in result.stdout
+    step = result_step(tmp_path, broker)
+    assert step["name"] == "advertised listeners"
+    assert "connection refused" in step["detail"]
+
+
+def test_http_port_fails_at_protocol(tmp_path: Path, hostile: HostileServers) -> None:
+    result = kafka_run(tmp_path, f"127.0.0.1:{hostile.http}")
+    assert result.code == 3
+    step = result.failed_step("kafka")
+    assert step["name"] == "protocol"
+    assert "answered with HTTP: this is a web server, not a Kafka listener" in step["detail"]
+    text = kafka_run(tmp_path, f"127.0.0.1:{hostile.http}", fmt="text")
+    assert "FAIL  kafka                  protocol:" in text.stdout
+    assert "not a web port" in text.stdout
+
+
+def test_nothing_listening(tmp_path: Path, hostile: HostileServers) -> None:
+    result = kafka_run(tmp_path, f"127.0.0.1:{hostile.closed}")
+    assert result.code == 3
+    step = result.failed_step("kafka")
+    assert step["name"] == "tcp"
+    assert "connection refused (nothing listens on that port)" in step["detail"]
+
+
+@pytest.mark.parametrize("kind", ["garbage", "reset", "tls_untrusted"])
+def test_not_kafka_fails_at_protocol(tmp_path: Path, hostile: HostileServers, kind: str) -> None:
+    result = kafka_run(tmp_path, f"127.0.0.1:{getattr(hostile, kind)}")
+    assert result.code == 3
+    step = result.failed_step("kafka")
+    assert step["name"] == "protocol"
+    assert result.check("kafka")["duration_s"] < 5
+
+
+def test_accept_and_hang_ends_within_the_timeout(tmp_path: Path, hostile: HostileServers) -> None:
+    values = example_values()
+    values["kafka"] = {"bootstrapServers": f"127.0.0.1:{hostile.hang}"}
+    path = write_values(tmp_path, values)
+    result = run_cli(path, "--only", "kafka", "--format", "json", "--timeout", "3")
+    assert result.code == 3
+    step = result.failed_step("kafka")
+    assert step["name"] == "protocol"
+    assert "did not answer a Kafka ApiVersions request in time" in step["detail"]
+    assert result.check("kafka")["duration_s"] <= 3.5
+    assert result.duration_s <= 3.5 + 2.0  # plus the interpreter's start and exit
+    assert result.stderr == ""
+
+
+def test_tls_against_a_plaintext_broker(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
+    result = kafka_run(tmp_path, kafka_broker.bootstrap, securityProtocol="SSL")
+    assert result.code == 3
+    step = result.failed_step("kafka")
+    assert step["name"] == "tls"
+    assert step["detail"].startswith("TLS: ")
+
+
+# --- SASL -------------------------------------------------------------------------------------
+
+
+def sasl(mechanism: str = "PLAIN") -> dict[str, str]:
+    return {
+        "securityProtocol": "SASL_PLAINTEXT",
+        "saslMechanism": mechanism,
+        "saslUsername": "sense",
+        "saslPassword": SECRET,
+    }
+
+
+def test_sasl_against_a_plaintext_broker(tmp_path: Path, kafka_tansu: KafkaBroker) -> None:
+    for fmt in ("json", "text"):
+        result = kafka_run(tmp_path, kafka_tansu.bootstrap, fmt=fmt, **sasl())
+        assert result.code == 3
+        assert "answers without SASL: it is not a SASL listener" in result.stdout
+        assert "set kafka.securityProtocol to PLAINTEXT" in result.stdout
+        assert SECRET not in result.stdout
+    assert result_step(tmp_path, kafka_tansu, **sasl())["name"] == "protocol"
+
+
+def result_step(folder: Path, broker: KafkaBroker, **kafka: Any) -> dict[str, Any]:
+    return kafka_run(folder, broker.bootstrap, **kafka).failed_step("kafka")
+
+
+def test_sasl_plain_accepted(tmp_path: Path, kafka_noida: KafkaBroker) -> None:
+    result = kafka_run(tmp_path, kafka_noida.bootstrap, **sasl())
+    assert result.code == 0
+    auth = steps(result)["auth"]
+    assert auth["status"] == "pass"
+    assert auth["detail"] == "PLAIN as 'sense' accepted"
+    assert steps(result)["roundtrip"]["status"] == "pass"
+    assert SECRET not in result.stdout
+    assert leftovers(kafka_noida) == []
+
+
+def test_sasl_listener_reached_without_sasl(tmp_path: Path, kafka_tansu_scram: KafkaBroker) -> None:
+    step = result_step(tmp_path, kafka_tansu_scram)
+    assert step["name"] == "protocol"
+    assert "is a SASL listener" in step["detail"]
+    assert "SASL_PLAINTEXT" in step["remediation"]
+
+
+def test_sasl_bad_credentials(tmp_path: Path, kafka_tansu_scram: KafkaBroker) -> None:
+    for fmt in ("json", "text"):
+        result = kafka_run(tmp_path, kafka_tansu_scram.bootstrap, fmt=fmt, **sasl("SCRAM-SHA-256"))
+        assert result.code == 3
+        assert "bad credentials: the broker refused user 'sense' (SCRAM-SHA-256)" in result.stdout
+        assert "kafka.saslPassword" in result.stdout
+        assert SECRET not in result.stdout
+    step = result_step(tmp_path, kafka_tansu_scram, **sasl("SCRAM-SHA-512"))
+    assert step["name"] == "auth"
+    assert "unknown-user" in step["detail"]
+
+
+def test_sasl_wrong_mechanism(tmp_path: Path, kafka_tansu_scram: KafkaBroker) -> None:
+    step = result_step(tmp_path, kafka_tansu_scram, **sasl("PLAIN"))
+    assert step["name"] == "auth"
+    assert step["detail"].startswith("wrong mechanism: the broker does not enable SASL PLAIN")
+    assert "kafka.saslMechanism" in step["remediation"]
+
+
+# --- version inference ------------------------------------------------------------------------
+
+# ApiVersions max versions of Apache Kafka brokers (Produce, Fetch, ListOffsets, Metadata,
+# ApiVersions) as they report them.
+RELEASES = {
+    (2, 8): (9, 12, 6, 11, 3),
+    (3, 0): (9, 12, 7, 11, 3),
+    (3, 6): (9, 15, 8, 12, 3),
+    (3, 9): (11, 17, 9, 12, 4),
+    (4, 0): (12, 17, 10, 13, 4),
+}
+
+
+@pytest.mark.parametrize("release", sorted(RELEASES))
+def test_version_inference_finds_the_oldest_matching_release(release: tuple[int, int]) -> None:
+    keys = (PRODUCE, FETCH, LIST_OFFSETS, METADATA, API_VERSIONS)
+    ranges = {key: (0, high) for key, high in zip(keys, RELEASES[release], strict=True)}
+    inference = infer_release(ranges)
+    expected = (3, 5) if release == (3, 6) else release  # 3.6 added none of these versions
+    assert inference.release == expected
+    assert f"Apache Kafka {expected[0]}.{expected[1]}" in inference.basis
+
+
+def test_version_inference_of_a_pre_2_broker() -> None:
+    inference = infer_release({PRODUCE: (0, 5), FETCH: (0, 7), METADATA: (0, 5)})
+    assert inference.release is None
+    assert inference.text == "older than 2.0"
