@@ -28,7 +28,9 @@ UNSUPPORTED_SASL_MECHANISM, ILLEGAL_SASL_STATE = 33, 34
 
 CLIENT_ID = b"sense-preflight"
 CORRELATION_ID = 0x5E45
-MAX_FRAME = 16 * 1024 * 1024  # no answer to these requests comes near this size
+#: Answers larger than these are not Kafka's (ApiVersions v0 is 6 bytes per API, a few
+#: hundred bytes in all; Metadata for no topic lists the brokers).
+SMALL_ANSWER, BROKER_LIST_ANSWER = 64 * 1024, 4 * 1024 * 1024
 
 Ranges = dict[int, tuple[int, int]]
 
@@ -42,7 +44,12 @@ class Closed(NotKafka):
 
 
 def exchange(
-    sock: socket.socket, api_key: int, version: int, body: bytes, deadline: Deadline
+    sock: socket.socket,
+    api_key: int,
+    version: int,
+    body: bytes,
+    deadline: Deadline,
+    max_size: int = SMALL_ANSWER,
 ) -> bytes:
     """Send one request (header v1) and return the response body after its correlation id."""
     header = struct.pack(">hhih", api_key, version, CORRELATION_ID, len(CLIENT_ID)) + CLIENT_ID
@@ -52,7 +59,7 @@ def exchange(
         sock.sendall(struct.pack(">i", len(frame)) + frame)
         head = _read(sock, 4, deadline, first=True)
         size = struct.unpack(">i", head)[0]
-        if not 4 <= size <= MAX_FRAME:
+        if not 4 <= size <= max_size:
             raise NotKafka(f"answered bytes that are not a Kafka response ({_show(head)})")
         payload = _read(sock, size, deadline)
     except (ConnectionResetError, BrokenPipeError):
@@ -105,7 +112,7 @@ def api_versions(sock: socket.socket, deadline: Deadline) -> Ranges:
 
 def metadata_without_auth(sock: socket.socket, deadline: Deadline) -> None:
     """Metadata v1 for no topic: a SASL listener closes the connection instead of answering."""
-    exchange(sock, METADATA, 1, struct.pack(">i", 0), deadline)
+    exchange(sock, METADATA, 1, struct.pack(">i", 0), deadline, BROKER_LIST_ANSWER)
 
 
 @dataclass(frozen=True)
