@@ -38,6 +38,16 @@ def kafka_run(
     return result
 
 
+def failure(folder: Path, bootstrap: str, layer: str, **kafka: Any) -> dict[str, Any]:
+    """Run the check (JSON), assert it failed at `layer`, and return that step."""
+    result = kafka_run(folder, bootstrap, **kafka)
+    assert result.code == 3, result.stdout
+    step = result.failed_step("kafka")
+    assert step["name"] == layer, step
+    assert result.check("kafka")["message"].endswith(step["detail"])
+    return step
+
+
 def steps(result: CliResult) -> dict[str, dict[str, Any]]:
     return {step["name"]: step for step in result.check("kafka")["steps"]}
 
@@ -124,16 +134,12 @@ def test_bad_advertised_listener(tmp_path: Path, kafka_tansu_bad_advertised: Kaf
         expected = f"broker 111 advertises {broker.advertised}, unreachable from here"
         assert expected in result.stdout
         assert "advertised.listeners" in result.stdout
-    step = result_step(tmp_path, broker)
-    assert step["name"] == "advertised listeners"
+    step = failure(tmp_path, broker.bootstrap, "advertised listeners")
     assert "connection refused" in step["detail"]
 
 
 def test_http_port_fails_at_protocol(tmp_path: Path, hostile: HostileServers) -> None:
-    result = kafka_run(tmp_path, f"127.0.0.1:{hostile.http}")
-    assert result.code == 3
-    step = result.failed_step("kafka")
-    assert step["name"] == "protocol"
+    step = failure(tmp_path, f"127.0.0.1:{hostile.http}", "protocol")
     assert "answered with HTTP: this is a web server, not a Kafka listener" in step["detail"]
     text = kafka_run(tmp_path, f"127.0.0.1:{hostile.http}", fmt="text")
     assert "FAIL  kafka                  protocol:" in text.stdout
@@ -141,20 +147,18 @@ def test_http_port_fails_at_protocol(tmp_path: Path, hostile: HostileServers) ->
 
 
 def test_nothing_listening(tmp_path: Path, hostile: HostileServers) -> None:
-    result = kafka_run(tmp_path, f"127.0.0.1:{hostile.closed}")
-    assert result.code == 3
-    step = result.failed_step("kafka")
-    assert step["name"] == "tcp"
+    step = failure(tmp_path, f"127.0.0.1:{hostile.closed}", "tcp")
     assert "connection refused (nothing listens on that port)" in step["detail"]
+    text = kafka_run(tmp_path, f"127.0.0.1:{hostile.closed}", fmt="text")
+    assert "FAIL  kafka                  TCP: 127.0.0.1:" in text.stdout
 
 
 @pytest.mark.parametrize("kind", ["garbage", "reset", "tls_untrusted"])
 def test_not_kafka_fails_at_protocol(tmp_path: Path, hostile: HostileServers, kind: str) -> None:
-    result = kafka_run(tmp_path, f"127.0.0.1:{getattr(hostile, kind)}")
-    assert result.code == 3
-    step = result.failed_step("kafka")
-    assert step["name"] == "protocol"
-    assert step["detail"].startswith(f"127.0.0.1:{getattr(hostile, kind)} ")
+    bootstrap = f"127.0.0.1:{getattr(hostile, kind)}"
+    result = kafka_run(tmp_path, bootstrap)
+    assert result.failed_step("kafka")["name"] == "protocol"
+    assert result.failed_step("kafka")["detail"].startswith(f"{bootstrap} ")
     assert result.check("kafka")["duration_s"] < 1, "each is recognised at once, no timeout"
 
 
@@ -173,10 +177,7 @@ def test_accept_and_hang_ends_within_the_timeout(tmp_path: Path, hostile: Hostil
 
 
 def test_tls_against_a_plaintext_broker(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
-    result = kafka_run(tmp_path, kafka_broker.bootstrap, securityProtocol="SSL")
-    assert result.code == 3
-    step = result.failed_step("kafka")
-    assert step["name"] == "tls"
+    step = failure(tmp_path, kafka_broker.bootstrap, "tls", securityProtocol="SSL")
     assert step["detail"].startswith("TLS: ")
 
 
@@ -199,11 +200,7 @@ def test_sasl_against_a_plaintext_broker(tmp_path: Path, kafka_tansu: KafkaBroke
         assert "answers without SASL: it is not a SASL listener" in result.stdout
         assert "set kafka.securityProtocol to PLAINTEXT" in result.stdout
         assert SECRET not in result.stdout
-    assert result_step(tmp_path, kafka_tansu, **sasl())["name"] == "protocol"
-
-
-def result_step(folder: Path, broker: KafkaBroker, **kafka: Any) -> dict[str, Any]:
-    return kafka_run(folder, broker.bootstrap, **kafka).failed_step("kafka")
+    failure(tmp_path, kafka_tansu.bootstrap, "protocol", **sasl())
 
 
 def test_sasl_plain_accepted(tmp_path: Path, kafka_noida: KafkaBroker) -> None:
@@ -218,8 +215,7 @@ def test_sasl_plain_accepted(tmp_path: Path, kafka_noida: KafkaBroker) -> None:
 
 
 def test_sasl_listener_reached_without_sasl(tmp_path: Path, kafka_tansu_scram: KafkaBroker) -> None:
-    step = result_step(tmp_path, kafka_tansu_scram)
-    assert step["name"] == "protocol"
+    step = failure(tmp_path, kafka_tansu_scram.bootstrap, "protocol")
     assert "is a SASL listener" in step["detail"]
     assert "SASL_PLAINTEXT" in step["remediation"]
 
@@ -231,14 +227,12 @@ def test_sasl_bad_credentials(tmp_path: Path, kafka_tansu_scram: KafkaBroker) ->
         assert "bad credentials: the broker refused user 'sense' (SCRAM-SHA-256)" in result.stdout
         assert "kafka.saslPassword" in result.stdout
         assert SECRET not in result.stdout
-    step = result_step(tmp_path, kafka_tansu_scram, **sasl("SCRAM-SHA-512"))
-    assert step["name"] == "auth"
+    step = failure(tmp_path, kafka_tansu_scram.bootstrap, "auth", **sasl("SCRAM-SHA-512"))
     assert "unknown-user" in step["detail"]
 
 
 def test_sasl_wrong_mechanism(tmp_path: Path, kafka_tansu_scram: KafkaBroker) -> None:
-    step = result_step(tmp_path, kafka_tansu_scram, **sasl("PLAIN"))
-    assert step["name"] == "auth"
+    step = failure(tmp_path, kafka_tansu_scram.bootstrap, "auth", **sasl("PLAIN"))
     assert step["detail"].startswith("wrong mechanism: the broker does not enable SASL PLAIN")
     assert "kafka.saslMechanism" in step["remediation"]
 
