@@ -110,9 +110,61 @@ def api_versions(sock: socket.socket, deadline: Deadline) -> Ranges:
     return {key: (low, high) for key, low, high in entries}
 
 
-def metadata_without_auth(sock: socket.socket, deadline: Deadline) -> None:
-    """Metadata v1 for no topic: a SASL listener closes the connection instead of answering."""
-    exchange(sock, METADATA, 1, struct.pack(">i", 0), deadline, BROKER_LIST_ANSWER)
+@dataclass(frozen=True)
+class Broker:
+    """A broker as the cluster metadata lists it: its id and advertised address."""
+
+    id: int
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Cluster id, controller and brokers from a Metadata response."""
+
+    cluster_id: str | None
+    controller_id: int
+    brokers: tuple[Broker, ...]
+
+
+def metadata_without_auth(sock: socket.socket, deadline: Deadline) -> Cluster:
+    """Metadata v2 for no topic, without authentication (a SASL listener closes instead)."""
+    body = exchange(sock, METADATA, 2, struct.pack(">i", 0), deadline, BROKER_LIST_ANSWER)
+    try:
+        reader = _Reader(body)
+        brokers = []
+        for _ in range(reader.int32()):
+            node, host, port = reader.int32(), reader.string(), reader.int32()
+            reader.string()  # rack
+            brokers.append(Broker(node, host or "", port))
+        cluster_id, controller = reader.string(), reader.int32()
+    except struct.error:
+        raise NotKafka("answered a Metadata response that does not parse") from None
+    return Cluster(cluster_id, controller, tuple(brokers))
+
+
+class _Reader:
+    """Reads big-endian Kafka primitives from a response body."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.offset = data, 0
+
+    def int32(self) -> int:
+        (value,) = struct.unpack_from(">i", self.data, self.offset)
+        self.offset += 4
+        return int(value)
+
+    def string(self) -> str | None:
+        (length,) = struct.unpack_from(">h", self.data, self.offset)
+        self.offset += 2
+        if length < 0:
+            return None
+        if self.offset + length > len(self.data):
+            raise struct.error("string runs past the end")
+        value = self.data[self.offset : self.offset + length].decode(errors="replace")
+        self.offset += length
+        return value
 
 
 @dataclass(frozen=True)
@@ -127,12 +179,12 @@ def sasl_handshake(sock: socket.socket, mechanism: str, deadline: Deadline) -> H
     """SaslHandshake v1 for `mechanism` (sent after ApiVersions, before any other request)."""
     name = mechanism.encode()
     body = exchange(sock, SASL_HANDSHAKE, 1, struct.pack(">h", len(name)) + name, deadline)
-    error, count = struct.unpack(">hi", body[:6])
-    mechanisms, offset = [], 6
-    for _ in range(max(0, min(count, 100))):
-        (length,) = struct.unpack(">h", body[offset : offset + 2])
-        mechanisms.append(body[offset + 2 : offset + 2 + length].decode(errors="replace"))
-        offset += 2 + length
+    try:
+        (error,) = struct.unpack(">h", body[:2])
+        reader = _Reader(body[2:])
+        mechanisms = [reader.string() or "" for _ in range(min(reader.int32(), 100))]
+    except struct.error:
+        raise NotKafka("answered a SaslHandshake response that does not parse") from None
     return Handshake(error, tuple(mechanisms))
 
 

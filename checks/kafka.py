@@ -83,12 +83,11 @@ def run(probe: Probe) -> None:
             link.sock.close()
     live = [link.endpoint for link in links if link.greeting is not None]
     client = KafkaClient(probe, settings, live)
-    metadata = _auth(probe, settings, greeting, client)
-    metadata = _metadata(probe, client, metadata)
-    _advertised(probe, settings, metadata)
+    cluster = _metadata(probe, _auth(probe, settings, greeting, client))
+    _advertised(probe, settings, cluster)
     _version(probe, greeting.ranges)
     topic = f"sense-preflight-{uuid.uuid4().hex[:12]}"
-    replicas = min(len(metadata.brokers), WANTED_BROKERS)
+    replicas = min(len(cluster.brokers), WANTED_BROKERS)
     created = _permissions(probe, client, topic, replicas)
     if probe.options.read_only:
         probe.skip("roundtrip", "--read-only: no topic created, no message produced")
@@ -335,6 +334,8 @@ class Greeting:
     """What a bootstrap listener said before any authentication."""
 
     ranges: wire.Ranges
+    cluster: wire.Cluster | None = None
+    """Without SASL, the metadata the bootstrap listener gave (no client library involved)."""
     handshake: wire.Handshake | None = None
     handshake_closed: bool = False
 
@@ -360,8 +361,7 @@ def _protocol(probe: Probe, settings: Settings, links: list[Link]) -> Greeting:
             if settings.sasl:
                 link.greeting = _sasl_greeting(settings, link, ranges, deadline)
             else:
-                _expect_no_sasl(settings, link, deadline)
-                link.greeting = Greeting(ranges)
+                link.greeting = Greeting(ranges, _expect_no_sasl(settings, link, deadline))
         except wire.NotKafka as exc:
             raise StepFailed(f"{where} {exc}", _protocol_fix(settings, str(exc))) from None
         except TimeoutError:
@@ -398,10 +398,10 @@ def _protocol_fix(settings: Settings, seen: str) -> str:
     return "check that kafka.bootstrapServers names a Kafka listener that speaks Kafka over TLS"
 
 
-def _expect_no_sasl(settings: Settings, link: Link, deadline: Deadline) -> None:
+def _expect_no_sasl(settings: Settings, link: Link, deadline: Deadline) -> wire.Cluster:
     """Without SASL configured, an unauthenticated Metadata request must be answered."""
     try:
-        wire.metadata_without_auth(link.sock, deadline)
+        return wire.metadata_without_auth(link.sock, deadline)
     except wire.Closed:
         raise StepFailed(
             f"{link.endpoint.netloc} is a SASL listener: it answered ApiVersions but closed the "
@@ -423,14 +423,14 @@ def _sasl_greeting(
     except wire.Closed:
         handshake = None
     if handshake is not None and handshake.error == 0:
-        return Greeting(ranges, handshake)
+        return Greeting(ranges, handshake=handshake)
     if _answers_without_auth(settings, link, deadline):
         raise StepFailed(
             f"{link.endpoint.netloc} answers without SASL: it is not a SASL listener, but "
             f"kafka.securityProtocol is {settings.protocol}",
             _NO_SASL_FIX,
         )
-    return Greeting(ranges, handshake, handshake_closed=handshake is None)
+    return Greeting(ranges, None, handshake, handshake_closed=handshake is None)
 
 
 def _answers_without_auth(settings: Settings, link: Link, deadline: Deadline) -> bool:
@@ -545,6 +545,12 @@ class KafkaClient:
 
         return any(code == KafkaError._AUTHENTICATION for code, _ in self.errors)
 
+    def cluster(self) -> wire.Cluster:
+        """The cluster as librdkafka's metadata shows it."""
+        metadata = self.metadata()
+        brokers = (wire.Broker(b.id, str(b.host), b.port) for b in metadata.brokers.values())
+        return wire.Cluster(metadata.cluster_id, metadata.controller_id, tuple(brokers))
+
     def metadata(self) -> ClusterMetadata:
         """Cluster id, controller and brokers (all topics: no auto-creation of a named one).
         Asked in half-second slices, so an authentication failure ends it at once."""
@@ -568,11 +574,13 @@ class _ClientError(Exception):
 
 def _auth(
     probe: Probe, settings: Settings, greeting: Greeting, client: KafkaClient
-) -> ClusterMetadata | None:
-    """SASL: the mechanism must be enabled and the credentials accepted (a metadata request)."""
+) -> wire.Cluster:
+    """SASL: the mechanism must be enabled and the credentials accepted (a metadata request).
+    Returns the cluster metadata: librdkafka's, or without SASL the bootstrap listener's."""
     if not settings.sasl:
         probe.skip("auth", f"{settings.protocol}: no SASL configured")
-        return None
+        assert greeting.cluster is not None
+        return greeting.cluster
     with probe.step("auth") as step:
         handshake = greeting.handshake
         if greeting.handshake_closed or (handshake is not None and handshake.error):
@@ -583,7 +591,7 @@ def _auth(
                 f"set kafka.saslMechanism to one the broker enables ({', '.join(MECHANISMS)})",
             )
         try:
-            metadata = client.metadata()
+            cluster = client.cluster()
         except _ClientError as exc:
             refused = client.reason("authentication", "sasl")
             if client.auth_failed():
@@ -595,34 +603,26 @@ def _auth(
                 ) from None
             raise StepFailed(
                 f"no authenticated answer: {client.reason() or exc}",
-                "check the SASL settings and that the brokers are reachable from here",
+                "check the SASL settings, and that the brokers' advertised listeners are "
+                "reachable from here (the client moves to them after the bootstrap)",
             ) from None
         step.detail = f"{settings.mechanism} as {settings.username!r} accepted"
-        return metadata
+        return cluster
 
 
-def _metadata(
-    probe: Probe, client: KafkaClient, metadata: ClusterMetadata | None
-) -> ClusterMetadata:
+def _metadata(probe: Probe, cluster: wire.Cluster) -> wire.Cluster:
+    """Cluster id, controller and brokers (from the bootstrap listener, or librdkafka's after
+    SASL); fewer than three brokers is a warning."""
     with probe.step("metadata") as step:
-        if metadata is None:
-            try:
-                metadata = client.metadata()
-            except _ClientError as exc:
-                raise StepFailed(
-                    f"no metadata from the brokers: {client.reason('fail', 'error') or exc}",
-                    "check that the bootstrap addresses are Kafka listeners with this security "
-                    "protocol, and raise --timeout for a slow network",
-                ) from None
-        brokers = sorted(metadata.brokers.values(), key=lambda b: b.id)
-        probe.facts["cluster_id"] = metadata.cluster_id
-        probe.facts["controller_id"] = metadata.controller_id
+        brokers = sorted(cluster.brokers, key=lambda b: b.id)
+        probe.facts["cluster_id"] = cluster.cluster_id
+        probe.facts["controller_id"] = cluster.controller_id
         probe.facts["broker_count"] = len(brokers)
         probe.facts["brokers"] = [
-            {"id": b.id, "address": Endpoint(str(b.host), b.port).netloc} for b in brokers
+            {"id": b.id, "address": Endpoint(b.host, b.port).netloc} for b in brokers
         ]
-        listed = ", ".join(f"{b.id}@{Endpoint(str(b.host), b.port).netloc}" for b in brokers)
-        summary = f"cluster {metadata.cluster_id}, controller {metadata.controller_id}, "
+        listed = ", ".join(f"{b.id}@{Endpoint(b.host, b.port).netloc}" for b in brokers)
+        summary = f"cluster {cluster.cluster_id}, controller {cluster.controller_id}, "
         summary += f"{len(brokers)} broker(s): {listed}"
         if not brokers:
             raise StepFailed(f"{summary}: the cluster lists no broker", "check the broker logs")
@@ -634,7 +634,7 @@ def _metadata(
             )
         else:
             step.detail = summary
-        return metadata
+        return cluster
 
 
 # --- advertised listeners ---------------------------------------------------------------------
@@ -647,11 +647,12 @@ _ADVERTISED_FIX = (
 )
 
 
-def _advertised(probe: Probe, settings: Settings, metadata: ClusterMetadata) -> None:
-    """Every broker's advertised host:port resolves and accepts TCP (and TLS) from here."""
+def _advertised(probe: Probe, settings: Settings, cluster: wire.Cluster) -> None:
+    """Every broker's advertised host:port resolves, accepts TCP (and TLS) from here and
+    answers a Kafka ApiVersions request."""
     with probe.step("advertised listeners") as step:
-        brokers = sorted(metadata.brokers.values(), key=lambda b: b.id)
-        items = [(Endpoint(str(b.host), b.port), b.id) for b in brokers]
+        brokers = sorted(cluster.brokers, key=lambda b: b.id)
+        items = [(Endpoint(b.host, b.port), b.id) for b in brokers]
         ids = dict(items)
 
         def connect(endpoint: Endpoint, deadline: Deadline) -> str:
@@ -660,6 +661,11 @@ def _advertised(probe: Probe, settings: Settings, metadata: ClusterMetadata) -> 
             try:
                 if settings.tls is not None:
                     sock, _ = tls_handshake(sock, endpoint.host, settings.tls, deadline)
+                wire.api_versions(sock, deadline)
+            except wire.NotKafka as exc:
+                raise StepFailed(f"it {exc}") from None
+            except TimeoutError:
+                raise StepFailed("it accepted but did not answer a Kafka request in time") from None
             finally:
                 sock.close()
             return endpoint.netloc
@@ -668,7 +674,7 @@ def _advertised(probe: Probe, settings: Settings, metadata: ClusterMetadata) -> 
         if failed:
             raise StepFailed(
                 "; ".join(
-                    f"broker {ids[endpoint]} advertises {endpoint.netloc}, unreachable from "
+                    f"broker {ids[endpoint]} advertises {endpoint.netloc}, not usable from "
                     f"here: {error.detail}"
                     for endpoint, error in failed
                 ),
@@ -746,7 +752,10 @@ def _create_topic(client: KafkaClient, topic: str, replicas: int, validate_only:
         ) from None
     except TimeoutError:
         client.probe.deadline.timeout()
-        raise
+        raise StepFailed(
+            f"CreateTopics got no answer in time: {client.reason('fail', 'timed out')}",
+            "check that the controller broker is reachable from here and healthy",
+        ) from None
 
 
 def _delete_topic(client: KafkaClient, topic: str) -> None:

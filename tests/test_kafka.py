@@ -131,7 +131,7 @@ def test_bad_advertised_listener(tmp_path: Path, kafka_tansu_bad_advertised: Kaf
     for fmt in ("json", "text"):
         result = kafka_run(tmp_path, broker.bootstrap, fmt=fmt)
         assert result.code == 3
-        expected = f"broker 111 advertises {broker.advertised}, unreachable from here"
+        expected = f"broker 111 advertises {broker.advertised}, not usable from here"
         assert expected in result.stdout
         assert "advertised.listeners" in result.stdout
     step = failure(tmp_path, broker.bootstrap, "advertised listeners")
