@@ -9,7 +9,6 @@ check's deadline and its log lines go into the check (never to the terminal).
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 import time
@@ -19,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from checks import _kafka_protocol as wire
+from checks._kafka_client import MARGIN_S, ClientError, KafkaClient, Settings
 from preflight.check import Check, Probe, StepFailed
 from preflight.deadline import Deadline
 from preflight.net import (
     Endpoint,
-    TlsSettings,
     connect_tcp,
     parse_endpoint,
     resolve,
@@ -33,7 +32,7 @@ from preflight.net import (
 from preflight.values import Values
 
 if TYPE_CHECKING:
-    from confluent_kafka.admin import AdminClient, ClusterMetadata
+    pass
 
 DEFAULT_PORT = 9092
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -42,8 +41,6 @@ MIN_RELEASE = (3, 0)
 WANTED_BROKERS = 3
 #: Once one bootstrap address has answered, how long the others get before they count as mute.
 STRAGGLER_S = 1.0
-#: librdkafka's timeouts end this much before the check's deadline, so its error is ours.
-MARGIN_S = 0.2
 CLEANUP_TIMEOUT_S = 4.0
 
 READS = (
@@ -96,22 +93,6 @@ def run(probe: Probe) -> None:
 
 
 # --- config -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the values ask for."""
-
-    bootstraps: tuple[Endpoint, ...]
-    protocol: str
-    mechanism: str
-    username: str
-    password: str
-    tls: TlsSettings | None
-
-    @property
-    def sasl(self) -> bool:
-        return self.protocol.startswith("SASL")
 
 
 def _config(probe: Probe) -> Settings:
@@ -183,6 +164,7 @@ class Link:
     endpoint: Endpoint
     addresses: list[str]
     sock: socket.socket
+    peer: str
     greeting: Greeting | None = None
 
 
@@ -198,24 +180,35 @@ def _reach(probe: Probe, settings: Settings) -> list[Link]:
 
     def connect(pair: tuple[Endpoint, list[str]], deadline: Deadline) -> Link:
         endpoint, ips = pair
-        return Link(endpoint, ips, connect_tcp(ips, endpoint.port, deadline))
+        sock = connect_tcp(ips, endpoint.port, deadline)
+        try:
+            peer = Endpoint(sock.getpeername()[0], endpoint.port).netloc
+        except OSError:
+            sock.close()
+            raise StepFailed(
+                f"TCP: {endpoint.netloc}: connection reset as soon as it was accepted",
+                "check that the service is healthy and that no proxy drops the connection",
+            ) from None
+        return Link(endpoint, ips, sock, peer)
 
     links = _each_address(
         probe,
         "tcp",
         [(endpoint, (endpoint, ips)) for endpoint, ips in resolved],
         connect,
-        lambda endpoint, link: f"connected to {link.sock.getpeername()[0]}:{endpoint.port}",
+        lambda endpoint, link: f"connected to {link.peer}",
     )
-    probe.facts["addresses"] = [
-        f"{link.sock.getpeername()[0]}:{link.endpoint.port}" for _, link in links
-    ]
+    probe.facts["addresses"] = [link.peer for _, link in links]
     if settings.tls is None:
         return [link for _, link in links]
     tls = settings.tls
 
     def handshake(link: Link, deadline: Deadline) -> Link:
-        link.sock, info = tls_handshake(link.sock, link.endpoint.host, tls, deadline)
+        try:
+            link.sock, info = tls_handshake(link.sock, link.endpoint.host, tls, deadline)
+        except StepFailed:
+            link.sock.close()
+            raise
         probe.facts["tls_version"] = info.version
         return link
 
@@ -287,6 +280,8 @@ def _parallel(
             outcome = exc
         except TimeoutError:
             outcome = StepFailed("no answer before the check's deadline", _TIMEOUT_FIX)
+        except Exception as exc:  # one address's surprise must not stall the others
+            outcome = StepFailed(f"unexpected error: {type(exc).__name__}: {exc}")
         with changed:
             outcomes[index] = outcome
             changed.notify_all()
@@ -365,12 +360,12 @@ def _protocol(probe: Probe, settings: Settings, links: list[Link]) -> Greeting:
         except wire.NotKafka as exc:
             raise StepFailed(f"{where} {exc}", _protocol_fix(settings, str(exc))) from None
         except TimeoutError:
-            raise StepFailed(
-                f"{where} accepted the connection but did not answer a Kafka ApiVersions "
-                "request in time",
-                _protocol_fix(settings, ""),
-            ) from None
-        return link
+            detail = "accepted the connection but did not answer a Kafka request in time"
+        except OSError as exc:
+            detail = f"failed: {exc.strerror or exc}"
+        else:
+            return link
+        raise StepFailed(f"{where} {detail}", _protocol_fix(settings, ""))
 
     passed = _each_address(
         probe,
@@ -446,128 +441,6 @@ def _answers_without_auth(settings: Settings, link: Link, deadline: Deadline) ->
         return False
     finally:
         sock.close()
-
-
-# --- the librdkafka client ----------------------------------------------------------------------
-
-
-class _LogSink(logging.Logger):
-    """librdkafka's `logger`: every line goes into the check (probe.log), none to stderr."""
-
-    def __init__(self, probe: Probe) -> None:
-        super().__init__("sense_preflight.librdkafka", logging.DEBUG)
-        self.probe = probe
-        self.lines: list[str] = []
-
-    def handle(self, record: logging.LogRecord) -> None:
-        line = _strip_prefix(record.getMessage())
-        self.lines.append(line)
-        self.probe.log(f"librdkafka {record.levelname.lower()}: {line}")
-
-    def last(self, *needles: str) -> str | None:
-        """The newest line that contains any of the needles (case-insensitive)."""
-        for line in reversed(self.lines):
-            if any(needle.lower() in line.lower() for needle in needles):
-                return line
-        return None
-
-
-def _strip_prefix(line: str) -> str:
-    """`FAIL [rdkafka#producer-1] [thrd:x]: host:9092/bootstrap: reason` → `reason` with host."""
-    if "]: " in line:
-        line = line.rsplit("]: ", 1)[1]
-    return line.split(" (after ", 1)[0]
-
-
-class KafkaClient:
-    """librdkafka clients whose timeouts come from the check's deadline, logs into the check."""
-
-    def __init__(self, probe: Probe, settings: Settings, bootstraps: Sequence[Endpoint]) -> None:
-        self.probe = probe
-        self.settings = settings
-        self.bootstraps = bootstraps
-        self.log = _LogSink(probe)
-        self.errors: list[tuple[int, str]] = []
-        self._admin: AdminClient | None = None
-
-    def left(self, cap: float | None = None) -> float:
-        """Seconds for the next librdkafka call: the deadline less a margin (at least 0.05)."""
-        return max(0.05, self.probe.deadline.timeout(cap) - MARGIN_S)
-
-    def config(self, **extra: Any) -> dict[str, Any]:
-        left_ms = int(self.left() * 1000)
-        config: dict[str, Any] = {
-            "bootstrap.servers": ",".join(endpoint.netloc for endpoint in self.bootstraps),
-            "client.id": "sense-preflight",
-            "security.protocol": self.settings.protocol,
-            "socket.timeout.ms": max(10, left_ms),
-            "socket.connection.setup.timeout.ms": max(1000, left_ms),
-            "api.version.request.timeout.ms": max(1, left_ms),
-            "reconnect.backoff.ms": 50,
-            "reconnect.backoff.max.ms": 500,
-            "logger": self.log,
-            "error_cb": lambda error: self.errors.append((error.code(), error.str())),
-            **extra,
-        }
-        if self.settings.sasl:
-            config.update(
-                {
-                    "sasl.mechanism": self.settings.mechanism,
-                    "sasl.username": self.settings.username,
-                    "sasl.password": self.settings.password,
-                }
-            )
-        tls = self.settings.tls
-        if tls is not None:
-            config["enable.ssl.certificate.verification"] = tls.verify
-            # Without a CA file, "probe" finds the system's CA bundle (Confluent Cloud).
-            config["ssl.ca.location"] = str(tls.ca_file) if tls.ca_file else "probe"
-        return config
-
-    @property
-    def admin(self) -> AdminClient:
-        if self._admin is None:
-            from confluent_kafka.admin import AdminClient
-
-            self._admin = AdminClient(self.config())
-        return self._admin
-
-    def reason(self, *needles: str) -> str:
-        """The most telling librdkafka error seen so far (served from its queue first)."""
-        if self._admin is not None:
-            self._admin.poll(0)
-        line = self.log.last(*needles) if needles else None
-        newest_error = self.errors[-1][1] if self.errors else ""
-        return line or newest_error or (self.log.lines[-1:] or [""])[0]
-
-    def auth_failed(self) -> bool:
-        """Did librdkafka report a SASL authentication failure?"""
-        from confluent_kafka import KafkaError
-
-        return any(code == KafkaError._AUTHENTICATION for code, _ in self.errors)
-
-    def cluster(self) -> wire.Cluster:
-        """The cluster as librdkafka's metadata shows it."""
-        metadata = self.metadata()
-        brokers = (wire.Broker(b.id, str(b.host), b.port) for b in metadata.brokers.values())
-        return wire.Cluster(metadata.cluster_id, metadata.controller_id, tuple(brokers))
-
-    def metadata(self) -> ClusterMetadata:
-        """Cluster id, controller and brokers (all topics: no auto-creation of a named one).
-        Asked in half-second slices, so an authentication failure ends it at once."""
-        from confluent_kafka import KafkaException
-
-        while True:
-            try:
-                return self.admin.list_topics(timeout=self.left(0.5))
-            except KafkaException as exc:
-                self.admin.poll(0)
-                if self.auth_failed() or self.probe.deadline.remaining() < 2 * MARGIN_S:
-                    raise ClientError(exc.args[0].str() if exc.args else str(exc)) from None
-
-
-class ClientError(Exception):
-    """A librdkafka call failed; the message is librdkafka's."""
 
 
 # --- auth / metadata --------------------------------------------------------------------------

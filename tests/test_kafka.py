@@ -165,8 +165,12 @@ def test_nothing_listening(tmp_path: Path, hostile: HostileServers) -> None:
 def test_not_kafka_fails_at_protocol(tmp_path: Path, hostile: HostileServers, kind: str) -> None:
     bootstrap = f"127.0.0.1:{getattr(hostile, kind)}"
     result = kafka_run(tmp_path, bootstrap)
-    assert result.failed_step("kafka")["name"] == "protocol"
-    assert result.failed_step("kafka")["detail"].startswith(f"{bootstrap} ")
+    step = result.failed_step("kafka")
+    if kind == "reset" and step["name"] == "tcp":  # the reset may come before the request
+        assert step["detail"].startswith(f"TCP: {bootstrap}: connection reset")
+    else:
+        assert step["name"] == "protocol"
+        assert step["detail"].startswith(f"{bootstrap} ")
     assert result.check("kafka")["duration_s"] < 1, "each is recognised at once, no timeout"
 
 
@@ -175,7 +179,7 @@ def test_accept_and_hang_ends_within_the_timeout(tmp_path: Path, hostile: Hostil
     assert result.code == 3
     step = result.failed_step("kafka")
     assert step["name"] == "protocol"
-    assert "did not answer a Kafka ApiVersions request in time" in step["detail"]
+    assert "did not answer a Kafka request in time" in step["detail"]
     assert result.check("kafka")["duration_s"] <= 3.5
     assert result.duration_s <= 3.5 + 2.0  # plus the interpreter's start and exit
 
