@@ -3,6 +3,12 @@ servers: every outcome in text and JSON."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +32,7 @@ from preflight.net import Endpoint
 from preflight.options import RunOptions
 from preflight.values import Values
 from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.servers._process import free_port
 from tests.servers.hostile import HostileServers
 from tests.servers.kafka import KafkaBroker, tansu_or_skip
 
@@ -341,3 +348,98 @@ def test_librdkafka_calls_end_by_the_deadline(
         client.admin.poll(0.1)  # librdkafka's own timeout is logged just after the deadline
     assert any(line.startswith("librdkafka ") for line in probe.log_lines)
     assert capfd.readouterr().err == ""
+
+
+# --- the probe topic is deleted when the round trip fails or the run is interrupted -----------
+
+
+class ProduceHolder:
+    """A relay in front of a real broker that forwards every request but holds Produce
+    requests forever: topic creation works, then the round trip stalls at produce."""
+
+    def __init__(self, port: int, upstream: int) -> None:
+        self.upstream = upstream
+        self.held = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        threading.Thread(target=self._serve, args=(port, ready), daemon=True).start()
+        assert ready.wait(10)
+
+    def _serve(self, port: int, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", port))
+        ready.set()
+        self.loop.run_forever()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        broker_in, broker_out = await asyncio.open_connection("127.0.0.1", self.upstream)
+
+        async def requests() -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while True:
+                    size = await reader.readexactly(4)
+                    frame = await reader.readexactly(int.from_bytes(size, "big"))
+                    if int.from_bytes(frame[:2], "big") == PRODUCE:
+                        self.held.set()
+                        await asyncio.Event().wait()  # never forwarded, never answered
+                    broker_out.write(size + frame)
+                    await broker_out.drain()
+
+        async def answers() -> None:
+            with contextlib.suppress(OSError):
+                while data := await broker_in.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+
+        await asyncio.gather(requests(), answers())
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+@pytest.fixture(scope="module")
+def produce_holder(session_dir: Path) -> Iterator[tuple[KafkaBroker, ProduceHolder]]:
+    """Tansu advertising a ProduceHolder in front of it; bootstrap through the holder."""
+    relay_port = free_port()
+    for broker in tansu_or_skip(session_dir, advertised_port=relay_port):
+        holder = ProduceHolder(relay_port, broker.port)
+        try:
+            yield broker, holder
+        finally:
+            holder.stop()
+
+
+def test_failed_roundtrip_deletes_its_topic(
+    tmp_path: Path, produce_holder: tuple[KafkaBroker, ProduceHolder]
+) -> None:
+    broker, holder = produce_holder
+    result = kafka_run(tmp_path, broker.advertised, timeout=3)
+    assert holder.held.is_set()
+    assert result.code == 3
+    step = result.failed_step("kafka")
+    assert step["name"] == "roundtrip"
+    assert "produce to sense-preflight-" in step["detail"]
+    assert all(s["name"] != "cleanup" for s in result.check("kafka")["steps"])
+    assert leftovers(broker) == []
+
+
+def test_interrupted_run_deletes_its_topic(
+    tmp_path: Path, produce_holder: tuple[KafkaBroker, ProduceHolder]
+) -> None:
+    broker, holder = produce_holder
+    holder.held.clear()
+    values = example_values()
+    values["kafka"] = {"bootstrapServers": broker.advertised}
+    command = [sys.executable, "-m", "preflight", str(write_values(tmp_path, values))]
+    with subprocess.Popen(
+        [*command, "--only", "kafka", "--timeout", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as cli:
+        assert holder.held.wait(20), "the run never reached produce"
+        cli.send_signal(signal.SIGINT)
+        _, stderr = cli.communicate(timeout=20)
+    assert cli.returncode != 0
+    assert "interrupted: cleanups ran" in stderr
+    assert leftovers(broker) == []
