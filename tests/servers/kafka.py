@@ -200,32 +200,49 @@ def kafka_tansu_bad_advertised(session_dir: Path) -> Iterator[KafkaBroker]:
     yield from tansu_or_skip(session_dir, advertised_port=free_port())
 
 
-class TlsTerminator:
-    """Accepts TLS on 127.0.0.1:port and relays the plain bytes to an upstream port."""
+class KafkaRelay:
+    """A relay on 127.0.0.1:port in front of a broker's plain port. With a TLS context it
+    terminates TLS, as a cloud load balancer does; with `hold_api_key` it holds every request
+    of that API forever (never forwarded, never answered) and sets `held`."""
 
-    def __init__(self, port: int, upstream: int, context: ssl.SSLContext) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.upstream = upstream
-        self.ready = threading.Event()
-        threading.Thread(target=self._serve, args=(port, context), daemon=True).start()
-        if not self.ready.wait(10):
-            raise RuntimeError("the TLS terminator did not start")
-
-    def _serve(self, port: int, context: ssl.SSLContext) -> None:
-        asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(
-            asyncio.start_server(self._relay, HOST, port, ssl=context)
-        )
-        self.ready.set()
-        with contextlib.suppress(RuntimeError):
-            self.loop.run_forever()
-        server.close()
-
-    async def _relay(
-        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
+    def __init__(
+        self,
+        port: int,
+        upstream: int,
+        context: ssl.SSLContext | None = None,
+        hold_api_key: int | None = None,
     ) -> None:
+        self.upstream = upstream
+        self.hold_api_key = hold_api_key
+        self.held = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        threading.Thread(target=self._serve, args=(port, context, ready), daemon=True).start()
+        if not ready.wait(10):
+            raise RuntimeError("the relay did not start")
+
+    def _serve(self, port: int, context: ssl.SSLContext | None, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(asyncio.start_server(self._relay, HOST, port, ssl=context))
+        ready.set()
+        self.loop.run_forever()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         broker_in, broker_out = await asyncio.open_connection(HOST, self.upstream)
-        await asyncio.gather(_pipe(client_in, broker_out), _pipe(broker_in, client_out))
+        requests = _pipe(reader, broker_out) if self.hold_api_key is None else None
+        await asyncio.gather(requests or self._filter(reader, broker_out), _pipe(broker_in, writer))
+
+    async def _filter(self, reader: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        """Forward request frames one by one, holding those of `hold_api_key`."""
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while True:
+                size = await reader.readexactly(4)
+                frame = await reader.readexactly(int.from_bytes(size, "big"))
+                if int.from_bytes(frame[:2], "big") == self.hold_api_key:
+                    self.held.set()
+                    await asyncio.Event().wait()
+                sink.write(size + frame)
+                await sink.drain()
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -248,7 +265,7 @@ def kafka_tansu_tls(test_ca: trustme.CA, session_dir: Path) -> Iterator[KafkaBro
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert.cert), str(cert.key))
     for broker in source:
-        terminator = TlsTerminator(tls_port, broker.port, context)
+        terminator = KafkaRelay(tls_port, broker.port, context)
         try:
             yield KafkaBroker(
                 "tansu-tls",
