@@ -229,8 +229,9 @@ class KafkaRelay:
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         broker_in, broker_out = await asyncio.open_connection(HOST, self.upstream)
-        requests = _pipe(reader, broker_out) if self.hold_api_key is None else None
-        await asyncio.gather(requests or self._filter(reader, broker_out), _pipe(broker_in, writer))
+        held = self.hold_api_key is not None
+        requests = self._filter(reader, broker_out) if held else _pipe(reader, broker_out)
+        await asyncio.gather(requests, _pipe(broker_in, writer))
 
     async def _filter(self, reader: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         """Forward request frames one by one, holding those of `hold_api_key`."""
