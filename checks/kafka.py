@@ -208,6 +208,13 @@ def _reach(probe: Probe, settings: Settings) -> list[Link]:
             link.sock, info = tls_handshake(link.sock, link.endpoint.host, tls, deadline)
         except StepFailed:
             link.sock.close()
+            if _speaks_plain_kafka(link, deadline):
+                raise StepFailed(
+                    f"TLS: {link.endpoint.netloc} speaks Kafka in plain text, not TLS",
+                    f"this listener has no TLS: set kafka.securityProtocol to "
+                    f"{settings.protocol.replace('SSL', 'PLAINTEXT')}, or point "
+                    "kafka.bootstrapServers at the broker's TLS listener",
+                ) from None
             raise
         probe.facts["tls_version"] = info.version
         return link
@@ -221,6 +228,21 @@ def _reach(probe: Probe, settings: Settings) -> list[Link]:
         None if tls.verify else _UNVERIFIED,
     )
     return [link for _, link in secured]
+
+
+def _speaks_plain_kafka(link: Link, deadline: Deadline) -> bool:
+    """After a failed TLS handshake: does a fresh plain connection answer ApiVersions?"""
+    try:
+        sock = connect_tcp(link.addresses, link.endpoint.port, deadline)
+    except (StepFailed, TimeoutError):
+        return False
+    try:
+        wire.api_versions(sock, deadline)
+        return True
+    except (wire.NotKafka, OSError):
+        return False
+    finally:
+        sock.close()
 
 
 _UNVERIFIED = (

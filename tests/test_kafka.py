@@ -201,9 +201,15 @@ def test_accept_and_hang_ends_within_the_timeout(tmp_path: Path, hostile: Hostil
 
 
 def test_tls_against_a_plaintext_broker(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
-    # Tansu waits for the rest of a "frame" the ClientHello seems to announce: a TLS timeout.
     step = failure(tmp_path, kafka_broker.bootstrap, "tls", timeout=2, securityProtocol="SSL")
-    assert step["detail"].startswith("TLS: ")
+    if kafka_broker.name == "tansu":
+        # Tansu waits for the rest of the "frame" the ClientHello seems to announce, so the
+        # handshake uses up the time (Apache Kafka and noida-db close the connection at once).
+        assert step["detail"].startswith("TLS: handshake timed out")
+    else:
+        plain = f"TLS: {kafka_broker.bootstrap} speaks Kafka in plain text, not TLS"
+        assert step["detail"] == plain
+        assert "set kafka.securityProtocol to PLAINTEXT" in step["remediation"]
 
 
 # --- SASL -------------------------------------------------------------------------------------
