@@ -185,6 +185,7 @@ class Probe:
             steps=tuple(steps),
             facts=dict(self.facts),
             duration_s=time.monotonic() - self.started,
+            logs=tuple(self.log_lines),
         )
 
 

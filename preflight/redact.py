@@ -100,6 +100,7 @@ class Redactor:
                 for s in check.steps
             ),
             facts=self.values(dict(check.facts)),
+            logs=tuple(self(line) for line in check.logs),
         )
 
     def values(self, node: Any, secret: bool = False) -> Any:
