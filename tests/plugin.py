@@ -8,6 +8,7 @@ from pathlib import Path
 
 PLUGIN_SOURCE = '''
 """Demo checks for the engine's tests (a partner plug-in)."""
+import logging
 import os
 import time
 from pathlib import Path
@@ -40,6 +41,14 @@ def leaking(probe):
         raise RuntimeError(f"client said: login with {secret} refused")
 
 
+def chatty(probe):
+    with probe.step("auth"):
+        logging.getLogger("demo.client").warning(
+            "login as %s with %s", "svc", probe.values.get("demo.password")
+        )
+        raise StepFailed("auth refused", "check demo.password")
+
+
 def crashing(probe):
     raise ZeroDivisionError("division by zero")
 
@@ -61,6 +70,7 @@ def checks(values):
         Check("demo.warn", "warns", warning),
         Check("demo.leak", "raises with a secret", leaking),
         Check("demo.crash", "raises outside a step", crashing),
+        Check("demo.chatty", "logs through a client library's logger", chatty),
         Check("demo.cleanup", "writes a marker and cleans it up", cleaning,
               applies=lambda v: None if v.has("demo.marker") else "demo.marker not set"),
     ]
