@@ -1,14 +1,15 @@
 """Container registries for the image checks: the CNCF distribution registry (Debian's
 `docker-registry`, v2.8) run as a plain process, with a tiny OCI image pushed by plain HTTP calls.
 
-Two registries, one per auth flow the OCI distribution API knows:
-- `registry`: htpasswd (Basic) auth over plain HTTP on 127.0.0.1, the way Docker treats a
-  loopback registry as an insecure one;
-- `registry_token`: Bearer token auth over HTTPS (a certificate from the session `test_ca`),
-  with a token server in the test process that signs JWTs the registry really verifies.
+Two registries, one per auth flow the OCI distribution API knows, both over HTTPS with a
+certificate from the session `test_ca`:
+- `registry`: htpasswd (Basic) auth, on 127.0.0.1;
+- `registry_token`: Bearer token auth, on localhost, with a token server in the test process
+  that signs JWTs the registry really verifies.
 
-`SENSE_TEST_REGISTRY_URL` (+ `SENSE_TEST_REGISTRY_USER`, `SENSE_TEST_REGISTRY_PASSWORD`) points
-`registry` at a registry of your own instead; the fixture pushes the test image there.
+`SENSE_TEST_REGISTRY_URL` (+ `SENSE_TEST_REGISTRY_USER`, `SENSE_TEST_REGISTRY_PASSWORD`, and
+`SENSE_TEST_REGISTRY_CA` for a private CA) points `registry` at an htpasswd-protected registry
+of your own instead; the fixture pushes the test image there.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def _htpasswd_line(username: str, password: str) -> str:
 
 
 def _start_registry(
-    name: str, folder: Path, auth: Mapping[str, object], tls: CertFiles | None
+    name: str, folder: Path, auth: Mapping[str, object], tls: CertFiles
 ) -> tuple[ServerProcess, int]:
     """Start the registry with its own config on a free loopback port; wait until it listens."""
     binary = _registry_binary()
@@ -181,9 +182,11 @@ def _start_registry(
         pytest.skip("no docker-registry binary: run .ci/setup/registry.sh")
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    http: dict[str, object] = {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex}
-    if tls is not None:
-        http["tls"] = {"certificate": str(tls.cert), "key": str(tls.key)}
+    http = {
+        "addr": f"127.0.0.1:{port}",
+        "secret": uuid.uuid4().hex,
+        "tls": {"certificate": str(tls.cert), "key": str(tls.key)},
+    }
     config = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
@@ -205,23 +208,31 @@ def _start_registry(
 
 
 @pytest.fixture(scope="session")
-def registry(session_dir: Path) -> Iterator[Registry]:
-    """A registry with htpasswd (Basic) auth, plain HTTP on loopback, the test image pushed."""
+def registry(test_ca: trustme.CA, session_dir: Path) -> Iterator[Registry]:
+    """A registry with htpasswd (Basic) auth over HTTPS on 127.0.0.1, the test image pushed."""
     username, password = "sense", "registry-pw-" + uuid.uuid4().hex[:8]
     server = None
     if url := os.environ.get("SENSE_TEST_REGISTRY_URL"):
         url = url.rstrip("/")
         username = os.environ.get("SENSE_TEST_REGISTRY_USER", "")
         password = os.environ.get("SENSE_TEST_REGISTRY_PASSWORD", "")
+        ca = (
+            Path(os.environ["SENSE_TEST_REGISTRY_CA"])
+            if "SENSE_TEST_REGISTRY_CA" in os.environ
+            else None
+        )
     else:
         folder = session_dir / "registry"
-        folder.mkdir(parents=True, exist_ok=True)
+        tls = issue_cert(test_ca, folder / "tls")
         (folder / "htpasswd").write_text(_htpasswd_line(username, password) + "\n")
         auth = {"htpasswd": {"realm": "sense-test", "path": str(folder / "htpasswd")}}
-        server, port = _start_registry("registry", folder, auth, tls=None)
-        url = f"http://127.0.0.1:{port}"
+        server, port = _start_registry("registry", folder, auth, tls)
+        url, ca = f"https://127.0.0.1:{port}", tls.ca
     try:
-        with httpx.Client(base_url=url, auth=(username, password), timeout=10) as client:
+        verify = ssl.create_default_context(cafile=str(ca)) if ca else True
+        with httpx.Client(
+            base_url=url, auth=(username, password), verify=verify, timeout=10
+        ) as client:
             pushed = push_test_image(client, REPOSITORY, PINNED_TAG, INDEX_TAG)
         yield Registry(
             url=url,
@@ -234,7 +245,7 @@ def registry(session_dir: Path) -> Iterator[Registry]:
             digest=pushed.digest,
             index_tag=INDEX_TAG,
             index_digest=pushed.index_digest,
-            ca=None,
+            ca=ca,
         )
     finally:
         if server is not None:

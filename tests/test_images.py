@@ -1,0 +1,195 @@
+"""`images.<component>` through the real CLI, against real registries (Basic and Bearer auth)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.servers.hostile import HostileServers
+from tests.servers.registry import Registry
+
+pytestmark = pytest.mark.server("registry")
+
+WRONG_PASSWORD = "wrong-registry-pw-3318"
+
+
+def _docker_config(folder: Path, *registries: Registry, password: str | None = None) -> Path:
+    """A Docker config.json with credentials for each registry (or `password` for all)."""
+    auths = {}
+    for registry in registries:
+        secret = f"{registry.username}:{password or registry.password}"
+        auths[registry.host] = {"auth": base64.b64encode(secret.encode()).decode()}
+    path = folder / "config.json"
+    path.write_text(json.dumps({"auths": auths}))
+    return path
+
+
+def _run(
+    folder: Path,
+    images: dict[str, tuple[Registry, str]],
+    *args: str | Path,
+    pull_secrets: bool = True,
+) -> CliResult:
+    """Run the image checks with images = {component: (registry, tag)}."""
+    values = example_values()
+    sections = {
+        "api": values["api"],
+        "worker": values["worker"],
+        "vision": values["vision"],
+        "triton": values["vision"]["triton"],
+    }
+    for component, (registry, tag) in images.items():
+        sections[component]["image"] = {
+            "repository": f"{registry.host}/{registry.repository}",
+            "tag": tag,
+        }
+    if pull_secrets:
+        values["global"] = {"imagePullSecrets": [{"name": "registry-creds"}]}
+    only = ",".join(f"images.{component}" for component in images)
+    ca = next(iter(images.values()))[0].ca
+    return run_cli(
+        write_values(folder, values), "--only", only, "--ca-bundle", str(ca), *args, timeout=60
+    )
+
+
+@pytest.fixture(scope="module")
+def good_credentials(
+    tmp_path_factory: pytest.TempPathFactory, registry: Registry, registry_token: Registry
+) -> CliResult:
+    """Right credentials for both registries: a pinned tag, an index, :latest, a missing tag."""
+    folder = tmp_path_factory.mktemp("images-good")
+    images = {
+        "api": (registry, registry.tag),
+        "worker": (registry_token, registry_token.tag),
+        "vision": (registry, "latest"),
+        "triton": (registry_token, "9.9.9-never-pushed"),
+    }
+    config = _docker_config(folder, registry, registry_token)
+    return _run(folder, images, "--registry-config", config, "--format", "json")
+
+
+def test_pinned_tag_passes_with_its_digest(good_credentials: CliResult, registry: Registry) -> None:
+    check = good_credentials.check("images.api")
+    assert check["status"] == "pass", check
+    assert check["facts"]["digest"] == registry.digest
+    assert check["facts"]["registry_auth"] == "basic"
+    assert check["facts"]["media_type"] == "application/vnd.oci.image.manifest.v1+json"
+    assert check["message"] == f"{registry.image()} is pushed ({registry.digest})"
+    names = [step["name"] for step in check["steps"]]
+    assert names == ["config", "dns", "tcp", "tls", "auth", "manifest"]
+
+
+def test_bearer_token_flow(good_credentials: CliResult, registry_token: Registry) -> None:
+    check = good_credentials.check("images.worker")
+    assert check["status"] == "pass", check
+    assert check["facts"]["registry_auth"] == "bearer"
+    assert check["facts"]["digest"] == registry_token.digest
+
+
+def test_latest_warns(good_credentials: CliResult, registry: Registry) -> None:
+    check = good_credentials.check("images.vision")
+    assert check["status"] == "warn"
+    assert check["message"].startswith(f"manifest: {registry.image('latest')} is pushed")
+    assert ":latest" in check["message"]
+    assert "pin a release" in check["remediation"]
+    assert check["facts"]["digest"] == registry.digest
+
+
+def test_missing_tag_fails_naming_the_image(
+    good_credentials: CliResult, registry_token: Registry
+) -> None:
+    image = registry_token.image("9.9.9-never-pushed")
+    assert good_credentials.code == 3
+    step = good_credentials.failed_step("images.triton")
+    assert step["name"] == "manifest"
+    assert step["detail"] == f"{image} is not pushed: see install guide, step 2.4"
+    assert f"docker push {image}" in step["remediation"]
+
+
+def test_index_tag_passes(tmp_path: Path, registry: Registry) -> None:
+    config = _docker_config(tmp_path, registry)
+    images = {"api": (registry, registry.index_tag)}
+    result = _run(tmp_path, images, "--registry-config", config, "--format", "json")
+    check = result.check("images.api")
+    assert check["status"] == "pass", check
+    assert check["facts"]["digest"] == registry.index_digest
+    assert check["facts"]["media_type"] == "application/vnd.oci.image.index.v1+json"
+
+
+def test_wrong_password_fails_at_auth(
+    tmp_path: Path, registry: Registry, registry_token: Registry
+) -> None:
+    config = _docker_config(tmp_path, registry, registry_token, password=WRONG_PASSWORD)
+    images = {"api": (registry, registry.tag), "worker": (registry_token, registry_token.tag)}
+    result = _run(tmp_path, images, "--registry-config", config)
+    assert result.code == 3
+    for host in (registry.host, registry_token.host):
+        line = next(line for line in result.stdout.splitlines() if f"rejected by {host}" in line)
+        assert line.startswith("FAIL")
+        assert "auth: credentials rejected" in line
+    assert "imagePullSecrets" in result.stdout
+    assert WRONG_PASSWORD not in result.stdout + result.stderr
+
+
+def test_no_credentials_fails(tmp_path: Path, registry: Registry, registry_token: Registry) -> None:
+    images = {"api": (registry, registry.tag), "worker": (registry_token, registry_token.tag)}
+    result = _run(tmp_path, images, "--format", "json")
+    assert result.code == 3
+    basic = result.failed_step("images.api")
+    assert (basic["name"], basic["detail"]) == (
+        "auth",
+        f"{registry.host} requires credentials; none given",
+    )
+    assert "--registry-config" in basic["remediation"]
+    token = result.failed_step("images.worker")  # the anonymous token grants nothing
+    assert token["name"] == "manifest"
+    assert "needs credentials (HTTP 401): imagePullSecret needed" in token["detail"]
+    assert "global.imagePullSecrets" in token["remediation"]
+
+
+def test_credentials_without_pull_secrets_warn(tmp_path: Path, registry: Registry) -> None:
+    config = _docker_config(tmp_path, registry)
+    images = {"api": (registry, registry.tag)}
+    result = _run(
+        tmp_path, images, "--registry-config", config, "--format", "json", pull_secrets=False
+    )
+    check = result.check("images.api")
+    assert check["status"] == "warn"
+    assert "global.imagePullSecrets is empty" in check["message"]
+    assert result.code == 0
+
+
+def test_unreadable_registry_config_fails_at_config(tmp_path: Path, registry: Registry) -> None:
+    config = tmp_path / "config.json"
+    config.write_text("{not json")
+    result = _run(
+        tmp_path, {"api": (registry, registry.tag)}, "--registry-config", config, "--format", "json"
+    )
+    step = result.failed_step("images.api")
+    assert step["name"] == "config"
+    assert "not valid JSON" in step["detail"]
+
+
+def test_hostile_registries_fail_in_time(tmp_path: Path, hostile: HostileServers) -> None:
+    timeout = 2.0
+    values = example_values()
+    ports = {"api": hostile.hang, "worker": hostile.tls_stall, "vision": hostile.http}
+    values["api"]["image"]["repository"] = f"127.0.0.1:{hostile.hang}/axion/sense-api"
+    values["worker"]["image"]["repository"] = f"127.0.0.1:{hostile.tls_stall}/axion/sense-worker"
+    values["vision"]["image"]["repository"] = f"127.0.0.1:{hostile.http}/axion/sense-vision"
+    only = ",".join(f"images.{component}" for component in ports)
+    args = ("--only", only, "--format", "json", "--timeout", str(timeout))
+    result = run_cli(write_values(tmp_path, values), *args, timeout=60)
+    assert result.code == 3
+    for component in ports:
+        check = result.check(f"images.{component}")
+        assert check["status"] == "fail"
+        assert check["duration_s"] <= timeout + 0.5
+    assert result.failed_step("images.api")["name"] == "tls"  # accepts, never answers
+    assert result.failed_step("images.worker")["name"] == "tls"
+    assert "did not answer with TLS" in result.failed_step("images.vision")["detail"]
+    assert result.duration_s < timeout + 3  # interpreter start-up included
