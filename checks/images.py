@@ -26,12 +26,13 @@ from preflight.values import Values
 if TYPE_CHECKING:
     import httpx
 
-IMAGES = {  # check id suffix → values path of the image
-    "api": "api.image",
-    "worker": "worker.image",
-    "vision": "vision.image",
-    "triton": "vision.triton.image",
+IMAGES = {  # check id suffix → (values path of the image, its name in Axion's registry)
+    "api": ("api.image", "sense-api"),
+    "worker": ("worker.image", "sense-worker"),
+    "vision": ("vision.image", "sense-vision"),
+    "triton": ("vision.triton.image", "sense-vision-triton"),
 }
+AXION_REGISTRY = "europe-west1-docker.pkg.dev/axionx-infra/axion"  # install guide, step 2.2
 VISION_IMAGES = ("vision", "triton")
 
 DOCKER_HUB = "docker.io"
@@ -72,8 +73,12 @@ class ImageRef:
     reference: str  # a tag, or a digest
 
     def __str__(self) -> str:
-        separator = "@" if _DIGEST.fullmatch(self.reference) else ":"
-        return f"{self.registry}/{self.name}{separator}{self.reference}"
+        return f"{self.registry}/{self.name}{self.suffix}"
+
+    @property
+    def suffix(self) -> str:
+        """`:tag` or `@sha256:…`."""
+        return ("@" if _DIGEST.fullmatch(self.reference) else ":") + self.reference
 
     @property
     def api(self) -> Endpoint:
@@ -222,8 +227,9 @@ def _rejected(image: ImageRef) -> StepFailed:
 # --- the check -----------------------------------------------------------------------------------
 
 
-def run_image(probe: Probe, value: str) -> None:
-    """Prove the image at `value` (`api.image`…) is in its registry."""
+def run_image(probe: Probe, component: str) -> None:
+    """Prove the image of `component` (`api` → `api.image`…) is in its registry."""
+    value, source = IMAGES[component]
     with probe.step("config") as step:
         image = parse_image(
             str(probe.values.get(f"{value}.repository", "")),
@@ -255,17 +261,24 @@ def run_image(probe: Probe, value: str) -> None:
             answer = http_request(
                 probe, client, "HEAD", url, headers={**headers, "Accept": MANIFEST_TYPES}
             )
-            _judge_manifest(probe, step, image, answer, credentials is not None)
+            axion = f"{AXION_REGISTRY}/{source}{image.suffix}"
+            _judge_manifest(probe, step, image, answer, credentials is not None, axion)
 
 
 def _judge_manifest(
-    probe: Probe, step: Step, image: ImageRef, answer: httpx.Response, with_credentials: bool
+    probe: Probe,
+    step: Step,
+    image: ImageRef,
+    answer: httpx.Response,
+    with_credentials: bool,
+    axion: str,
 ) -> None:
+    """Pass (the digest as a fact), warn on :latest, fail when missing or refused."""
     status = answer.status_code
     if status == 404:
         raise StepFailed(
             f"{image} is not pushed: see {STEP_2_4}",
-            f"docker tag <the Axion image> {image} && docker push {image}",
+            f"docker pull {axion} && docker tag {axion} {image} && docker push {image}",
         )
     if status in (401, 403) and with_credentials:
         raise StepFailed(
@@ -301,9 +314,9 @@ def checks(values: Values) -> list[Check]:
         Check(
             id=f"images.{component}",
             title=f"Image {value} is in its registry",
-            run=partial(run_image, value=value),
+            run=partial(run_image, component=component),
             reads=(f"{value}.repository", f"{value}.tag", "global.imagePullSecrets"),
             applies=partial(_image_applies, component),
         )
-        for component, value in IMAGES.items()
+        for component, (value, _source) in IMAGES.items()
     ]

@@ -109,7 +109,12 @@ def run_detector(probe: Probe, index: int) -> None:
     path = f"{DETECTORS}[{index}]"
     with probe.step("config") as step:
         detector: dict[str, Any] = probe.values.get(path, {})
-        timeout_s = float(detector.get("timeoutSeconds") or DEFAULT_DETECTOR_TIMEOUT_S)
+        timeout_s = detector.get("timeoutSeconds") or DEFAULT_DETECTOR_TIMEOUT_S
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s < 0:
+            raise StepFailed(
+                f"{path}.timeoutSeconds must be a number of seconds",
+                f"set {path}.timeoutSeconds to e.g. 30.0",
+            )
         token = detector.get("authToken")
         target = HttpTarget.parse(
             str(detector.get("apiUrl", "")),
@@ -165,15 +170,15 @@ def run_map_matching(probe: Probe) -> None:
     with probe.step("config") as step:
         backend = probe.values.get(f"{MAP_MATCHING}.backend", "map_matching_api")
         probe.facts["backend"] = backend
-        if backend == "valhalla":
-            if not probe.values.enabled("vision.valhalla.enabled"):
-                raise StepFailed(
-                    "backend valhalla needs the bundled Valhalla, which is off",
-                    "set vision.valhalla.enabled: true",
-                )
-            step.detail = "bundled Valhalla (vision.valhalla.enabled): nothing to reach"
+        if backend == "valhalla":  # the values rules make sure vision.valhalla.enabled is true
+            step.detail = "bundled Valhalla (vision.valhalla.enabled: true): nothing to reach"
             return
         api = f"{MAP_MATCHING}.mapMatchingApi"
+        if not probe.values.has(f"{api}.baseUrl"):
+            raise StepFailed(
+                f"{api}.baseUrl is not set",
+                f"set {api}.baseUrl, or use backend valhalla with vision.valhalla.enabled: true",
+            )
         key = probe.values.get(f"{api}.apiKey")
         target = HttpTarget.parse(
             str(probe.values.get(f"{api}.baseUrl", "")),

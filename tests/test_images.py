@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from checks.images import ImageRef, parse_image, registry_credentials
+from preflight.check import StepFailed
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers.hostile import HostileServers
 from tests.servers.registry import Registry
@@ -107,7 +109,10 @@ def test_missing_tag_fails_naming_the_image(
     step = good_credentials.failed_step("images.triton")
     assert step["name"] == "manifest"
     assert step["detail"] == f"{image} is not pushed: see install guide, step 2.4"
-    assert f"docker push {image}" in step["remediation"]
+    axion = "europe-west1-docker.pkg.dev/axionx-infra/axion/sense-vision-triton:9.9.9-never-pushed"
+    assert step["remediation"] == (
+        f"docker pull {axion} && docker tag {axion} {image} && docker push {image}"
+    )
 
 
 def test_index_tag_passes(tmp_path: Path, registry: Registry) -> None:
@@ -193,3 +198,51 @@ def test_hostile_registries_fail_in_time(tmp_path: Path, hostile: HostileServers
     assert result.failed_step("images.worker")["name"] == "tls"
     assert "did not answer with TLS" in result.failed_step("images.vision")["detail"]
     assert result.duration_s < timeout + 3  # interpreter start-up included
+
+
+# --- reading image references and config.json, as a container runtime does ---------------------
+
+
+@pytest.mark.parametrize(
+    ("repository", "tag", "expected"),
+    [
+        (
+            "registry.example.com/axion/sense-api",
+            "1.0.0",
+            ("registry.example.com", "axion/sense-api", "1.0.0"),
+        ),
+        ("localhost:5000/sense-api", "v1", ("localhost:5000", "sense-api", "v1")),
+        ("axion/sense-api", "1.0.0", ("docker.io", "axion/sense-api", "1.0.0")),
+        ("nginx", "", ("docker.io", "library/nginx", "latest")),
+        (
+            "r.example.com/a@sha256:" + "a" * 64,
+            "ignored",
+            ("r.example.com", "a", "sha256:" + "a" * 64),
+        ),
+    ],
+)
+def test_parse_image(repository: str, tag: str, expected: tuple[str, str, str]) -> None:
+    assert parse_image(repository, tag, "api.image") == ImageRef(*expected)
+
+
+@pytest.mark.parametrize(
+    ("repository", "tag"), [("r.example.com/Axion/API", "1"), ("r.example.com/a", "bad tag")]
+)
+def test_parse_image_refuses_invalid_references(repository: str, tag: str) -> None:
+    with pytest.raises(StepFailed, match=r"^api\.image\.(repository|tag): "):
+        parse_image(repository, tag, "api.image")
+
+
+def test_registry_credentials_key_forms(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    auths = {
+        "https://index.docker.io/v1/": {"auth": base64.b64encode(b"hub:hub-pw").decode()},
+        "https://r.example.com/v2/": {"username": "u", "password": "p:w"},
+        "broken.example.com": {"auth": "bm8tY29sb24="},  # base64 of "no-colon"
+    }
+    config.write_text(json.dumps({"auths": auths}))
+    assert registry_credentials(config, "docker.io") == ("hub", "hub-pw")
+    assert registry_credentials(config, "r.example.com") == ("u", "p:w")
+    assert registry_credentials(config, "other.example.com") is None
+    with pytest.raises(StepFailed, match="no usable credentials"):
+        registry_credentials(config, "broken.example.com")

@@ -53,6 +53,7 @@ def answers(
         _detector("broken", s.url("status/500", "br")),
         _detector("slow", s.url("slow/0.8", "sl"), timeout_s=1.0),
         _detector("tls", s.url("auth", "tls", tls=True), token),
+        {"name": "bad-timeout", "apiUrl": s.url("status/200", "bt"), "timeoutSeconds": "soon"},
     ]
     folder = tmp_path_factory.mktemp("answers")
     return _run(
@@ -122,6 +123,14 @@ def test_warnings(answers: CliResult, name: str, message: str) -> None:
     assert check["status"] == "warn", check
     assert message in check["message"]
     assert check["remediation"]
+
+
+def test_bad_timeout_fails_at_config(answers: CliResult) -> None:
+    step = answers.failed_step("detector.bad-timeout")
+    assert step["name"] == "config"
+    assert (
+        step["detail"] == "vision.config.detectors[11].timeoutSeconds must be a number of seconds"
+    )
 
 
 def test_text_report(tmp_path: Path, detector_servers: DetectorServers) -> None:
@@ -210,6 +219,23 @@ def test_map_matching_valhalla_is_bundled(tmp_path: Path) -> None:
     assert check["status"] == "pass"
     assert "bundled Valhalla" in check["message"]
     assert [s["name"] for s in check["steps"]] == ["config"]
+
+
+def test_map_matching_without_base_url_fails_at_config(tmp_path: Path) -> None:
+    mm = {"mapMatchingApi": {"apiKey": "k-7731"}}  # no backend: the external API by default
+    result = _run(tmp_path, None, "--only", "map-matching", "--format", "json", map_matching=mm)
+    step = result.failed_step("map-matching")
+    assert (step["name"], step["detail"]) == (
+        "config",
+        "vision.config.mapMatching.mapMatchingApi.baseUrl is not set",
+    )
+
+
+def test_listing_without_values_shows_the_detector_placeholder() -> None:
+    result = run_cli("checks")
+    assert result.code == 0
+    assert "detector.<name>" in result.stdout
+    assert "map-matching" in result.stdout
 
 
 def test_vision_disabled_skips_every_vision_check(tmp_path: Path) -> None:
