@@ -133,7 +133,7 @@ def registry_credentials(config: Path | None, registry: str) -> tuple[str, str] 
         ) from None
     auths = data.get("auths", data) if isinstance(data, dict) else {}  # old .dockercfg: no "auths"
     for key, entry in auths.items() if isinstance(auths, dict) else ():
-        if _auth_key(key) != registry or not isinstance(entry, dict):
+        if _auth_key(key) != registry.lower() or not isinstance(entry, dict):
             continue
         if entry.get("username"):
             return str(entry["username"]), str(entry.get("password", ""))
@@ -179,41 +179,56 @@ def authorize(
     scheme, params = _challenge(answer)
     probe.facts["registry_auth"] = scheme
     if scheme == "basic":
-        if credentials is None:
-            raise StepFailed(
-                f"{image.registry} requires credentials; none given", _NEED_CREDENTIALS
-            )
-        basic = {
-            "Authorization": "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
-        }
-        if http_request(probe, client, "GET", f"{base}/v2/", headers=basic).status_code == 401:
-            raise _rejected(image)
-        return basic
+        return _basic(probe, client, image, credentials)
     if scheme == "bearer" and params.get("realm"):
-        query = {"service": params.get("service", ""), "scope": f"repository:{image.name}:pull"}
-        token = http_request(probe, client, "GET", params["realm"], params=query, auth=credentials)
-        if token.status_code in (401, 403):
-            if credentials is None:
-                raise StepFailed(
-                    f"{image.registry} requires credentials; none given", _NEED_CREDENTIALS
-                )
-            raise _rejected(image)
-        if token.status_code != 200:
-            raise StepFailed(
-                f"the token service answered HTTP {token.status_code}",
-                "check the registry's token service (the realm of its /v2/ challenge)",
-            )
-        try:
-            body = token.json()
-            return {"Authorization": f"Bearer {body.get('token') or body['access_token']}"}
-        except (ValueError, KeyError, AttributeError):
-            raise StepFailed(
-                "the token service answered without a token", "check the registry's token service"
-            ) from None
+        return _bearer(probe, client, image, credentials, params)
     raise StepFailed(
         f"unsupported registry auth challenge {scheme or '(none)'!r}",
         "the registry must offer Basic or Bearer token auth, as the OCI distribution spec says",
     )
+
+
+def _basic(
+    probe: Probe, client: httpx.Client, image: ImageRef, credentials: tuple[str, str] | None
+) -> dict[str, str]:
+    """Basic auth: the credentials themselves, once `GET /v2/` accepts them."""
+    if credentials is None:
+        raise _no_credentials(image)
+    encoded = base64.b64encode(":".join(credentials).encode()).decode()
+    header = {"Authorization": f"Basic {encoded}"}
+    if http_request(probe, client, "GET", f"{image.api}/v2/", headers=header).status_code == 401:
+        raise _rejected(image)
+    return header
+
+
+def _bearer(
+    probe: Probe,
+    client: httpx.Client,
+    image: ImageRef,
+    credentials: tuple[str, str] | None,
+    challenge: dict[str, str],
+) -> dict[str, str]:
+    """Docker's token flow: ask the realm for a pull token (Basic credentials, or anonymous)."""
+    query = {"service": challenge.get("service", ""), "scope": f"repository:{image.name}:pull"}
+    answer = http_request(probe, client, "GET", challenge["realm"], params=query, auth=credentials)
+    if answer.status_code in (401, 403):
+        raise _rejected(image) if credentials else _no_credentials(image)
+    if answer.status_code != 200:
+        raise StepFailed(
+            f"the token service answered HTTP {answer.status_code}",
+            "check the registry's token service (the realm of its /v2/ challenge)",
+        )
+    try:
+        body = answer.json()
+        return {"Authorization": f"Bearer {body.get('token') or body['access_token']}"}
+    except (ValueError, KeyError, AttributeError):
+        raise StepFailed(
+            "the token service answered without a token", "check the registry's token service"
+        ) from None
+
+
+def _no_credentials(image: ImageRef) -> StepFailed:
+    return StepFailed(f"{image.registry} requires credentials; none given", _NEED_CREDENTIALS)
 
 
 def _rejected(image: ImageRef) -> StepFailed:
@@ -236,6 +251,7 @@ def run_image(probe: Probe, component: str) -> None:
             str(probe.values.get(f"{value}.tag", "")),
             value,
         )
+        endpoint = image.api
         credentials = registry_credentials(probe.options.registry_config, image.registry)
         probe.facts["image"] = str(image)
         probe.facts["registry"] = image.registry
@@ -243,7 +259,7 @@ def run_image(probe: Probe, component: str) -> None:
             f"{image} ({'credentials from --registry-config' if credentials else 'no credentials'})"
         )
     tls = tls_settings(probe)
-    with reach(probe, image.api, tls):
+    with reach(probe, endpoint, tls):
         pass
     with http_client(probe, tls) as client:
         with probe.step("auth") as step:

@@ -12,22 +12,11 @@ from checks.images import ImageRef, parse_image, registry_credentials
 from preflight.check import StepFailed
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers.hostile import HostileServers
-from tests.servers.registry import Registry
+from tests.servers.registry import Registry, docker_config
 
 pytestmark = pytest.mark.server("registry")
 
 WRONG_PASSWORD = "wrong-registry-pw-3318"
-
-
-def _docker_config(folder: Path, *registries: Registry, password: str | None = None) -> Path:
-    """A Docker config.json with credentials for each registry (or `password` for all)."""
-    auths = {}
-    for registry in registries:
-        secret = f"{registry.username}:{password or registry.password}"
-        auths[registry.host] = {"auth": base64.b64encode(secret.encode()).decode()}
-    path = folder / "config.json"
-    path.write_text(json.dumps({"auths": auths}))
-    return path
 
 
 def _run(
@@ -53,9 +42,8 @@ def _run(
         values["global"] = {"imagePullSecrets": [{"name": "registry-creds"}]}
     only = ",".join(f"images.{component}" for component in images)
     ca = next(iter(images.values()))[0].ca
-    return run_cli(
-        write_values(folder, values), "--only", only, "--ca-bundle", str(ca), *args, timeout=60
-    )
+    ca_args = ("--ca-bundle", str(ca)) if ca else ()
+    return run_cli(write_values(folder, values), "--only", only, *ca_args, *args, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +58,7 @@ def good_credentials(
         "vision": (registry, "latest"),
         "triton": (registry_token, "9.9.9-never-pushed"),
     }
-    config = _docker_config(folder, registry, registry_token)
+    config = docker_config(folder / "config.json", registry, registry_token)
     return _run(folder, images, "--registry-config", config, "--format", "json")
 
 
@@ -116,7 +104,7 @@ def test_missing_tag_fails_naming_the_image(
 
 
 def test_index_tag_passes(tmp_path: Path, registry: Registry) -> None:
-    config = _docker_config(tmp_path, registry)
+    config = docker_config(tmp_path / "config.json", registry)
     images = {"api": (registry, registry.index_tag)}
     result = _run(tmp_path, images, "--registry-config", config, "--format", "json")
     check = result.check("images.api")
@@ -128,7 +116,9 @@ def test_index_tag_passes(tmp_path: Path, registry: Registry) -> None:
 def test_wrong_password_fails_at_auth(
     tmp_path: Path, registry: Registry, registry_token: Registry
 ) -> None:
-    config = _docker_config(tmp_path, registry, registry_token, password=WRONG_PASSWORD)
+    config = docker_config(
+        tmp_path / "config.json", registry, registry_token, password=WRONG_PASSWORD
+    )
     images = {"api": (registry, registry.tag), "worker": (registry_token, registry_token.tag)}
     result = _run(tmp_path, images, "--registry-config", config)
     assert result.code == 3
@@ -157,7 +147,7 @@ def test_no_credentials_fails(tmp_path: Path, registry: Registry, registry_token
 
 
 def test_credentials_without_pull_secrets_warn(tmp_path: Path, registry: Registry) -> None:
-    config = _docker_config(tmp_path, registry)
+    config = docker_config(tmp_path / "config.json", registry)
     images = {"api": (registry, registry.tag)}
     result = _run(
         tmp_path, images, "--registry-config", config, "--format", "json", pull_secrets=False

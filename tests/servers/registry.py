@@ -15,6 +15,7 @@ of your own instead; the fixture pushes the test image there.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -56,17 +58,24 @@ class Registry:
     """A registry holding `repository` under `tag` (an OCI manifest), `latest` (the same
     manifest) and `index_tag` (an OCI image index pointing at it)."""
 
-    url: str  # scheme://host:port, no trailing slash
+    url: str  # https://host:port, no trailing slash
     host: str  # host:port as written in an image reference
     auth: str  # "basic" or "bearer"
     username: str
     password: str
-    repository: str
-    tag: str
-    digest: str  # of the manifest behind `tag` and `latest`
-    index_tag: str
-    index_digest: str
-    ca: Path | None  # CA of the registry's certificate (HTTPS only)
+    repository: str = REPOSITORY
+    tag: str = PINNED_TAG
+    digest: str = ""  # of the manifest behind `tag` and `latest`
+    index_tag: str = INDEX_TAG
+    index_digest: str = ""
+    ca: Path | None = None  # CA of the registry's certificate, when not a public one
+
+    def pushed(self, client_auth: Mapping[str, Any]) -> Registry:
+        """Push the test image with a client given `client_auth` (httpx `auth` or `headers`);
+        this registry with the digests filled in."""
+        with httpx.Client(base_url=self.url, verify=self.verify(), timeout=10, **client_auth) as c:
+            pushed = push_test_image(c, self.repository, self.tag, self.index_tag)
+        return dataclasses.replace(self, digest=pushed.digest, index_digest=pushed.index_digest)
 
     def verify(self) -> ssl.SSLContext | bool:
         """What an httpx client needs to trust this registry."""
@@ -76,12 +85,16 @@ class Registry:
         """`host:port/repository:tag`, as in the chart's `*.image` values."""
         return f"{self.host}/{repository or self.repository}:{tag or self.tag}"
 
-    def docker_config(self, path: Path, password: str | None = None) -> Path:
-        """Write a Docker `config.json` with this registry's credentials (or `password`)."""
-        secret = f"{self.username}:{self.password if password is None else password}"
-        auths = {self.host: {"auth": base64.b64encode(secret.encode()).decode()}}
-        path.write_text(json.dumps({"auths": auths}))
-        return path
+
+def docker_config(path: Path, *registries: Registry, password: str | None = None) -> Path:
+    """Write a Docker `config.json` with each registry's credentials (or `password` for all),
+    as `docker login` does; it is also what an imagePullSecret holds."""
+    auths = {}
+    for registry in registries:
+        secret = f"{registry.username}:{registry.password if password is None else password}"
+        auths[registry.host] = {"auth": base64.b64encode(secret.encode()).decode()}
+    path.write_text(json.dumps({"auths": auths}))
+    return path
 
 
 # --- pushing a tiny image with plain HTTP calls -----------------------------------------------
@@ -229,24 +242,8 @@ def registry(test_ca: trustme.CA, session_dir: Path) -> Iterator[Registry]:
         server, port = _start_registry("registry", folder, auth, tls)
         url, ca = f"https://127.0.0.1:{port}", tls.ca
     try:
-        verify = ssl.create_default_context(cafile=str(ca)) if ca else True
-        with httpx.Client(
-            base_url=url, auth=(username, password), verify=verify, timeout=10
-        ) as client:
-            pushed = push_test_image(client, REPOSITORY, PINNED_TAG, INDEX_TAG)
-        yield Registry(
-            url=url,
-            host=urlsplit(url).netloc,
-            auth="basic",
-            username=username,
-            password=password,
-            repository=REPOSITORY,
-            tag=PINNED_TAG,
-            digest=pushed.digest,
-            index_tag=INDEX_TAG,
-            index_digest=pushed.index_digest,
-            ca=ca,
-        )
+        described = Registry(url, urlsplit(url).netloc, "basic", username, password, ca=ca)
+        yield described.pushed({"auth": (username, password)})
     finally:
         if server is not None:
             server.stop()
@@ -341,23 +338,9 @@ def registry_token(test_ca: trustme.CA, session_dir: Path) -> Iterator[Registry]
     try:
         push_scope = [{"type": "repository", "name": REPOSITORY, "actions": ["pull", "push"]}]
         headers = {"Authorization": f"Bearer {signer.token('fixture', push_scope)}"}
-        url = f"https://localhost:{port}"
-        verify = ssl.create_default_context(cafile=str(tls.ca))
-        with httpx.Client(base_url=url, headers=headers, verify=verify, timeout=10) as client:
-            pushed = push_test_image(client, REPOSITORY, PINNED_TAG, INDEX_TAG)
-        yield Registry(
-            url=url,
-            host=f"localhost:{port}",
-            auth="bearer",
-            username=username,
-            password=password,
-            repository=REPOSITORY,
-            tag=PINNED_TAG,
-            digest=pushed.digest,
-            index_tag=INDEX_TAG,
-            index_digest=pushed.index_digest,
-            ca=tls.ca,
-        )
+        host = f"localhost:{port}"
+        described = Registry(f"https://{host}", host, "bearer", username, password, ca=tls.ca)
+        yield described.pushed({"headers": headers})
     finally:
         server.stop()
         token_server.stop()
