@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -16,7 +17,7 @@ import click
 
 from preflight import __version__, registry
 from preflight.options import DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S, RunOptions
-from preflight.redact import Redactor
+from preflight.redact import REDACTED, Redactor
 from preflight.renderers import FORMATS
 from preflight.renderers.text import LiveProgress
 from preflight.result import CheckResult, Report, Status
@@ -119,10 +120,9 @@ class Output:
         color = tty and "NO_COLOR" not in os.environ
         return LiveProgress(sys.stdout, redact, tty=tty, color=color)
 
-    def write(
-        self, report: Report, redact: Callable[[str], str], progress: LiveProgress | None
-    ) -> None:
-        text = redact(FORMATS[self.format](report))
+    def write(self, report: Report, redact: Redactor, progress: LiveProgress | None) -> None:
+        marker = escape(REDACTED) if self.format == "junit" else REDACTED
+        text = redact(FORMATS[self.format](redact.report(report)), marker)
         if self.path is not None:
             try:
                 self.path.write_text(text, encoding="utf-8")
