@@ -26,6 +26,7 @@ import json
 import re
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ import pytest
 import trustme
 import yaml
 
+from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers._tls import issue_cert
 
 Obj = dict[str, Any]
@@ -47,6 +49,7 @@ SA_TOKEN = "sense-preflight-sa-token-9b2e"
 SA_USER = "system:serviceaccount:axion-sense:sense-preflight"
 CERT_MANAGER_CRDS = ("certificates", "issuers", "clusterissuers")
 TIMESTAMP = "2026-01-01T00:00:00Z"
+STALL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,8 @@ class ClusterState:
     tokens: dict[str, str] = field(
         default_factory=lambda: {TOKEN: "kubernetes-admin", SA_TOKEN: SA_USER}
     )
+    # Paths the fake accepts but never answers (to prove a client's deadline).
+    stall: set[str] = field(default_factory=set)
 
 
 def default_state() -> ClusterState:
@@ -580,6 +585,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         ok, user = self._user()
         fake.requests.append((self.command, url.path, user or ""))
+        if url.path in fake.state.stall:
+            time.sleep(STALL_S)
+            return
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
@@ -714,3 +722,34 @@ def kube(kube_apiserver: KubeApiServer) -> KubeCluster:
     kube_apiserver.fake.state = default_state()
     kube_apiserver.fake.requests.clear()
     return KubeCluster(kube_apiserver)
+
+
+def run_preflight(
+    kube: KubeCluster,
+    folder: Path,
+    check: str,
+    *args: str,
+    values: Obj | None = None,
+    env: Mapping[str, str] | None = None,
+    kubeconfig: bool = True,
+) -> CliResult:
+    """`sense-preflight --only CHECK --format json` against the fake, from a clean HOME.
+
+    `kubeconfig=False` gives no --kubeconfig (in-cluster or laptop-without-cluster cases).
+    """
+    values_file = write_values(folder, values if values is not None else example_values())
+    flags = (
+        ["--kubeconfig", str(kube.write_kubeconfig(folder / "kubeconfig"))] if kubeconfig else []
+    )
+    return run_cli(
+        values_file,
+        "--only",
+        check,
+        "--format",
+        "json",
+        "--timeout",
+        "5",
+        *flags,
+        *args,
+        env={"HOME": str(folder), "KUBECONFIG": "", **(env or {})},
+    )
