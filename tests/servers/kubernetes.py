@@ -9,7 +9,10 @@ fake, written from the Kubernetes API reference and checked with the real `kubec
   cert-manager's group appears only while its CRDs are in the state, as on a real server;
 - GET of every resource below, as a list (cluster-wide, all namespaces, or one namespace, with
   `labelSelector`) or by name: Nodes, Namespaces, Secrets, ServiceAccounts, DaemonSets, Jobs,
-  ClusterRoles, ClusterRoleBindings, IngressClasses, CRDs, cert-manager Issuers/ClusterIssuers;
+  ClusterRoles, ClusterRoleBindings, Roles, RoleBindings, IngressClasses, CRDs, cert-manager
+  Issuers/ClusterIssuers;
+- RBAC for the users given `grants` (PolicyRules of ClusterRoles and namespaced Roles, with
+  resourceNames; a list never matches a rule limited by resourceNames, as in Kubernetes);
 - bearer-token auth (the scheme read case-insensitively, as the apiserver does) and errors as
   `Status` objects: 401 for an unknown token, 403 for a resource the state forbids or for an
   anonymous caller, 404 for a missing object or resource, 400 for a bad label selector,
@@ -80,6 +83,8 @@ RESOURCES = (
     Resource("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",)),
     Resource("batch", "v1", "jobs", "Job", True),
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
     Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
     Resource(
@@ -292,6 +297,9 @@ class ClusterState:
     tokens: dict[str, str] = field(
         default_factory=lambda: {TOKEN: "kubernetes-admin", SA_TOKEN: SA_USER}
     )
+    # RBAC: user → [(namespace of a Role, or None for a ClusterRole), PolicyRule]. A user
+    # listed here may do only what those rules allow; everyone else may read everything.
+    grants: dict[str, list[tuple[str | None, Obj]]] = field(default_factory=dict)
     # Paths the fake accepts but never answers (to prove a client's deadline).
     stall: set[str] = field(default_factory=set)
 
@@ -436,6 +444,21 @@ class FakeKubeApiServer:
                 return self._resource(gv, path[len(prefix) + 1 :].split("/"), query, user)
         return 404, _status(404, "NotFound", "the server could not find the requested resource")
 
+    def _allowed(
+        self, user: str, verb: str, resource: Resource, name: str | None, ns: str | None
+    ) -> bool:
+        """Kubernetes RBAC: any rule of the user's grants allows the request."""
+        if user not in self.state.grants:
+            return True
+        return any(
+            (role_ns is None or role_ns == ns)
+            and {resource.group, "*"} & set(rule.get("apiGroups", []))
+            and {resource.plural, "*"} & set(rule.get("resources", []))
+            and {verb, "*"} & set(rule.get("verbs", []))
+            and (not rule.get("resourceNames") or name in rule["resourceNames"])
+            for role_ns, rule in self.state.grants[user]
+        )
+
     def _version(self) -> Obj:
         major, minor, _ = [*self.state.version.lstrip("v").split("."), "0"][:3]
         return {
@@ -509,7 +532,7 @@ class FakeKubeApiServer:
         if resource is None or len(parts) > 2 or (ns is not None and not resource.namespaced):
             return 404, _status(404, "NotFound", "the server could not find the requested resource")
         verb = "get" if name else "list"
-        if plural in self.state.forbidden:
+        if plural in self.state.forbidden or not self._allowed(user, verb, resource, name, ns):
             scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
             what = f'{plural} "{name}"' if name else plural
             return 403, _status(
