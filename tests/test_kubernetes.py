@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,82 @@ def test_api_server_that_never_answers_fails_within_the_timeout(
     assert step["name"] == "version"
     assert "did not answer /version in time" in step["detail"]
     assert result.check("kubernetes")["duration_s"] < 2.5
+
+
+def _exec_user(tmp_path: Path, script: str) -> dict:
+    """A kubeconfig user whose token comes from an exec credential plugin (as EKS/GKE/AKS)."""
+    plugin = tmp_path / "credential-plugin.py"
+    plugin.write_text(script)
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": [str(plugin)],
+            "interactiveMode": "Never",
+        }
+    }
+
+
+def test_exec_credential_plugin_token_is_used(kube: KubeCluster, tmp_path: Path) -> None:
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {"token": TOKEN},
+    }
+    user = _exec_user(tmp_path, f"import json; print(json.dumps({credential!r}))")
+    config = kube.write_kubeconfig(tmp_path / "exec-config", user=user)
+    values = write_values(tmp_path, example_values())
+    result = run_cli(
+        values,
+        "--only",
+        "kubernetes",
+        "--format",
+        "json",
+        "--kubeconfig",
+        config,
+        env={"HOME": str(tmp_path)},
+    )
+    assert result.check("kubernetes")["status"] == "pass", result.stdout
+    assert ("GET", "/api", "kubernetes-admin") in kube.requests
+
+
+def test_failing_exec_plugin_is_reported_as_missing_credentials(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    user = _exec_user(tmp_path, "import sys; sys.exit('token expired, run aws sso login')")
+    config = kube.write_kubeconfig(tmp_path / "exec-config", user=user)
+    values = write_values(tmp_path, example_values())
+    result = run_cli(
+        values,
+        "--only",
+        "kubernetes",
+        "--format",
+        "json",
+        "--kubeconfig",
+        config,
+        env={"HOME": str(tmp_path)},
+    )
+    step = result.failed_step("kubernetes")
+    assert step["name"] == "auth"
+    assert "the API server sees no credentials (anonymous)" in step["detail"]
+
+
+def test_hanging_exec_plugin_times_out_in_config(kube: KubeCluster, tmp_path: Path) -> None:
+    user = _exec_user(tmp_path, "import time; time.sleep(5)")
+    config = kube.write_kubeconfig(tmp_path / "exec-config", user=user)
+    values = write_values(tmp_path, example_values())
+    result = run_cli(
+        values,
+        "--only",
+        "kubernetes",
+        "--format",
+        "json",
+        "--timeout",
+        "1",
+        "--kubeconfig",
+        config,
+        env={"HOME": str(tmp_path)},
+    )
+    check = result.check("kubernetes")
+    assert check["message"] == "config: timed out during config (--timeout 1s)"
+    assert check["duration_s"] < 1.5

@@ -673,8 +673,12 @@ class KubeCluster:
         context: str = "fake",
         namespace: str | None = None,
         server: str | None = None,
+        user: Obj | None = None,
     ) -> Path:
-        """Write a kubeconfig (certificate-authority-data, token) whose current context is ours."""
+        """Write a kubeconfig (certificate-authority-data, token) whose current context is ours.
+
+        `user` replaces the token with another AuthInfo (e.g. an `exec` credential plugin).
+        """
         ctx: Obj = {"cluster": "fake-cluster", "user": "fake-user"}
         if namespace:
             ctx["namespace"] = namespace
@@ -692,7 +696,7 @@ class KubeCluster:
                     },
                 }
             ],
-            "users": [{"name": "fake-user", "user": {"token": token}}],
+            "users": [{"name": "fake-user", "user": user or {"token": token}}],
             "contexts": [{"name": context, "context": ctx}],
             "current-context": context,
         }
