@@ -193,7 +193,7 @@ def check_pull_secrets(probe: Probe, cluster: Cluster) -> None:
     """Each global.imagePullSecrets entry is a dockerconfigjson Secret in the namespace."""
     namespace = probe.options.namespace
     entries = probe.values.get("global.imagePullSecrets") or []
-    names = [e.get("name") if isinstance(e, dict) else e for e in entries]
+    names = [str(n) for e in entries if (n := e.get("name") if isinstance(e, dict) else e)]
     with rbac_step(probe, "pull-secrets") as step:
         problems = []
         for name in names:
