@@ -147,7 +147,10 @@ class Probe:
             self._record(step, step.status, step.detail, step.remediation, started)
 
     def skip(self, name: str, reason: str) -> None:
-        """Record a step that was not run (e.g. a write probe under --read-only)."""
+        """Record a step that was not run (e.g. a write probe under --read-only).
+
+        A check whose steps were all skipped is skipped, with the first reason: how a check
+        says at run time that it cannot apply here (no cluster access from a laptop)."""
         with self._lock:
             self.steps.append(StepResult(name, Status.SKIP, reason))
 
@@ -181,7 +184,9 @@ class Probe:
             steps.append(StepResult(self.current_step, Status.FAIL, detail, _TIMEOUT_FIX))
         steps += [StepResult("cleanup", Status.WARN, error) for error in self.cleanups.errors]
         worst = max(steps, key=lambda s: s.status.rank, default=None)
-        if worst is None or worst.status.rank == 0:
+        if steps and all(step.status is Status.SKIP for step in steps):
+            status, message, fix = Status.SKIP, steps[0].detail, ""
+        elif worst is None or worst.status.rank == 0:
             status, message, fix = Status.PASS, _pass_message(steps), ""
         else:
             status, message, fix = worst.status, _step_message(worst), worst.remediation

@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 
 import click
 
-from preflight import __version__, registry
+from preflight import __version__, gpu_probe, registry
+from preflight import job as job_manifests
 from preflight.bundle import write_bundle
 from preflight.options import DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S, RunOptions
 from preflight.redact import REDACTED, Redactor
@@ -391,3 +392,86 @@ def schema(output: Path | None) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+@main.command()
+@values_options
+@click.option(
+    "--namespace",
+    default=DEFAULT_NAMESPACE,
+    show_default=True,
+    help="Namespace the chart is installed in (the Job runs there).",
+)
+@click.option(
+    "--image",
+    default=job_manifests.DEFAULT_IMAGE,
+    show_default=True,
+    help="Image of sense-preflight.",
+)
+@click.option("--name", default="sense-preflight", show_default=True, help="Job name.")
+@click.option(
+    "--values-secret",
+    default="sense-preflight-values",
+    show_default=True,
+    help="Secret holding custom-values.yaml.",
+)
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds per check, in the Job.")
+@click.option("--only", multiple=True, metavar="ID[,ID]", help="Checks to run in the Job.")
+@click.option("--skip", multiple=True, metavar="ID[,ID]", help="Checks to skip in the Job.")
+@click.option("--strict", is_flag=True, help="Warnings fail the Job.")
+@click.option("--read-only", is_flag=True, help="No write probes in the Job.")
+def job(
+    namespace: str,
+    image: str,
+    name: str,
+    values_secret: str,
+    timeout: float | None,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    strict: bool,
+    read_only: bool,
+    **params: Any,
+) -> None:
+    """Print the manifests that run the same preflight as a Job in the cluster.
+
+    Values given here are read only for global.imagePullSecrets (names); the Job reads the
+    values from a Secret, so no value is ever printed.
+    """
+    source = _source(params)
+    pull_secrets: list[str] = []
+    if source.files or source.set or source.set_string or source.set_file:
+        try:
+            entries = load_values(source).get("global.imagePullSecrets") or []
+        except ValuesError as exc:
+            fail(EXIT_BAD_INPUT, "; ".join(exc.problems))
+        pull_secrets = [str(e.get("name") if isinstance(e, dict) else e) for e in entries]
+    run_args = [
+        *(["--timeout", f"{timeout:g}"] if timeout else []),
+        *(["--only", ",".join(_csv(only))] if only else []),
+        *(["--skip", ",".join(_csv(skip))] if skip else []),
+        *(["--strict"] if strict else []),
+        *(["--read-only"] if read_only else []),
+    ]
+    spec = job_manifests.JobSpec(
+        namespace=namespace,
+        name=name,
+        image=image,
+        values_secret=values_secret,
+        pull_secrets=tuple(pull_secrets),
+        run_args=tuple(run_args),
+    )
+    sys.stdout.write(job_manifests.render(spec))
+
+
+@main.command(name="gpu-probe")
+@click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text")
+def gpu_probe_command(format_: str) -> None:
+    """Show the NVIDIA driver, CUDA version and GPUs seen here (run it in a GPU pod)."""
+    try:
+        report = gpu_probe.probe()
+    except gpu_probe.NoGpu as exc:
+        if format_ == "json":
+            sys.stdout.write(gpu_probe.render_json(None, str(exc)))
+        fail(EXIT_FAILED, f"no GPU: {exc}")
+    render = gpu_probe.render_json if format_ == "json" else gpu_probe.render_text
+    sys.stdout.write(render(report))

@@ -20,12 +20,14 @@ _SECRET_KEY = re.compile(
     r"(password|passwd|secret|token|apikey|api_key|accesskey|privatekey|connectionstring|credential|^key$)",
     re.IGNORECASE,
 )
+# Keys that hold the *name* of a Kubernetes Secret, not a secret: kept readable.
+_SECRET_REFERENCE_KEY = re.compile(r"(secretName|imagePullSecrets|existingSecret)$", re.IGNORECASE)
 _CONN_STRING_PASSWORD = re.compile(r"(?:^|;)\s*(?:password|pwd)\s*=\s*([^;]*)", re.IGNORECASE)
 
 
 def is_secret_key(key: str) -> bool:
     """True for keys whose values are secrets (password, secretKey, apiKey, authToken, key…)."""
-    return bool(_SECRET_KEY.search(key))
+    return bool(_SECRET_KEY.search(key)) and not _SECRET_REFERENCE_KEY.search(key)
 
 
 def find_secrets(values: Mapping[str, Any]) -> set[str]:
