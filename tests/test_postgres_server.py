@@ -75,3 +75,14 @@ def test_tls_server_verify_full_without_ca(postgres17_tls: PostgresServer, tmp_p
     )
     with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
         psycopg.connect(conninfo)
+
+
+def test_limited_role_hits_its_connection_limit(postgres17: PostgresServer) -> None:
+    with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
+        psycopg.connect(postgres17.conninfo(postgres17.limited))
+
+
+def test_tls_only_server_refuses_plain_sessions(postgres17_tls: PostgresServer) -> None:
+    assert postgres17_tls.tls_only
+    with pytest.raises(psycopg.OperationalError, match=r"no pg_hba\.conf entry"):
+        psycopg.connect(postgres17_tls.conninfo(postgres17_tls.owner, sslmode="disable"))

@@ -5,7 +5,10 @@ Each fixture yields a `PostgresServer` with the same roles and databases:
 - `owner` owns both databases (`database` for the API, `second_database` for the Worker);
 - `no_create` may CONNECT but has no CREATE on schema `public` (the PG 15+ default);
 - `no_connect` may not CONNECT to either database (CONNECT is revoked from PUBLIC);
+- `limited` has a CONNECTION LIMIT of 0 ("too many connections for role");
 - `superuser` is for the tests' own look-ups (e.g. that no scratch table is left behind).
+
+The TLS server accepts TLS sessions only (`tls_only`): a plain one gets "no pg_hba.conf entry".
 
 Sources, in order: a superuser DSN from the environment (`SENSE_TEST_POSTGRES17_DSN`,
 `SENSE_TEST_POSTGRES17_TLS_DSN`, `SENSE_TEST_POSTGRES15_DSN`; the fixture then creates its roles
@@ -60,8 +63,10 @@ class PostgresServer:
     owner: PostgresRole
     no_create: PostgresRole
     no_connect: PostgresRole
+    limited: PostgresRole
     superuser: PostgresRole
     tls: bool
+    tls_only: bool
     ca: Path | None
     max_connections: int
 
@@ -96,7 +101,7 @@ class PostgresServer:
 def _roles(suffix: str) -> dict[str, PostgresRole]:
     return {
         kind: PostgresRole(f"sense_{kind}{suffix}", secrets.token_hex(12))
-        for kind in ("owner", "no_create", "no_connect")
+        for kind in ("owner", "no_create", "no_connect", "limited")
     }
 
 
@@ -104,6 +109,7 @@ def provision(superuser_conninfo: str, superuser: PostgresRole, suffix: str = ""
     """Create the test roles and databases through a superuser connection; describe the server."""
     roles = _roles(suffix)
     databases = (f"sense_api{suffix}", f"sense_tasks{suffix}")
+    owner, limited = sql.Identifier(roles["owner"].name), sql.Identifier(roles["limited"].name)
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
         for role in roles.values():
             conn.execute(
@@ -111,24 +117,27 @@ def provision(superuser_conninfo: str, superuser: PostgresRole, suffix: str = ""
                     sql.Identifier(role.name), sql.Literal(role.password)
                 )
             )
+        conn.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 0").format(limited))
         for database in databases:
             ident = sql.Identifier(database)
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                    ident, sql.Identifier(roles["owner"].name)
-                )
-            )
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident, owner))
             conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(ident))
             conn.execute(
-                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                    ident, sql.Identifier(roles["no_create"].name)
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}").format(
+                    ident, sql.Identifier(roles["no_create"].name), limited
                 )
             )
         host, port, version = conn.info.host, conn.info.port, conn.info.server_version
-        ssl = conn.execute("SHOW ssl").fetchone()
-        max_connections = conn.execute("SHOW max_connections").fetchone()
-    params = psycopg.conninfo.conninfo_to_dict(superuser_conninfo)
-    ca = params.get("sslrootcert")
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('ssl', 'max_connections')"
+            ).fetchall()
+        )
+        plain_rules = conn.execute(
+            "SELECT count(*) FROM pg_hba_file_rules WHERE type IN ('host', 'hostnossl')"
+        ).fetchone()
+    tls = settings["ssl"] == "on"
+    ca = psycopg.conninfo.conninfo_to_dict(superuser_conninfo).get("sslrootcert")
     return PostgresServer(
         host=host,
         port=port,
@@ -136,9 +145,10 @@ def provision(superuser_conninfo: str, superuser: PostgresRole, suffix: str = ""
         database=databases[0],
         second_database=databases[1],
         superuser=superuser,
-        tls=bool(ssl and ssl[0] == "on"),
+        tls=tls,
+        tls_only=tls and plain_rules == (0,),
         ca=Path(str(ca)) if ca else None,
-        max_connections=int(max_connections[0]) if max_connections else 0,
+        max_connections=int(settings["max_connections"]),
         **roles,
     )
 
@@ -150,7 +160,7 @@ def deprovision(server: PostgresServer) -> None:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
-        for role in (server.owner, server.no_create, server.no_connect):
+        for role in (server.owner, server.no_create, server.no_connect, server.limited):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role.name)))
 
 
@@ -229,6 +239,10 @@ def start_local(
             dest.chmod(0o600)
             _chown(dest)
         settings |= {"ssl": "on", "ssl_cert_file": "'server.crt'", "ssl_key_file": "'server.key'"}
+        # TLS only: a plain-text session finds "no pg_hba.conf entry", as on many managed servers.
+        (data / "pg_hba.conf").write_text(
+            "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
+        )
         conninfo_extra = {"sslrootcert": str(files.ca)}
     with open(data / "postgresql.auto.conf", "a") as conf:
         conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
