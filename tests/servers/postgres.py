@@ -128,7 +128,7 @@ def provision(superuser_conninfo: str, superuser: PostgresRole, suffix: str = ""
                 )
             )
         host, port, version = conn.info.host, conn.info.port, conn.info.server_version
-        settings = dict(
+        settings: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name IN ('ssl', 'max_connections')"
             ).fetchall()
