@@ -18,7 +18,7 @@ import select
 import socket
 import ssl
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -45,7 +45,8 @@ SSL_REQUEST = struct.pack("!II", 8, 80877103)
 
 @dataclass(frozen=True)
 class PgParams:
-    """Where and as whom to connect. `origin` names the values the parameters came from."""
+    """Where and as whom to connect. `origin` names the values the parameters came from;
+    `settings` says how the user sets a parameter where that is not `<origin>.<name>`."""
 
     host: str
     port: int
@@ -55,6 +56,11 @@ class PgParams:
     ssl_mode: str = "prefer"
     ca_file: str | None = None
     origin: str = "postgres"
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    def setting(self, name: str) -> str:
+        """Where the user sets `name` (username, password, database, host, sslMode, …)."""
+        return self.settings.get(name, f"{self.origin}.{name}")
 
     @property
     def verifies_chain(self) -> bool:
@@ -68,15 +74,15 @@ class PgParams:
 # --- config ------------------------------------------------------------------------------------
 
 
-def normalize_ssl_mode(text: Any, origin: str) -> str:
+def normalize_ssl_mode(text: Any, setting: str) -> str:
     """`verify-full`, `VerifyFull`, `verify_full` → `verify-full`; StepFailed for anything else."""
     squashed = str(text).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
     for mode in SSL_MODES:
         if mode.replace("-", "") == squashed:
             return mode
     raise StepFailed(
-        f"{origin}: sslMode {text!r} is not one of {', '.join(SSL_MODES)}",
-        f"set {origin} sslMode to one of {', '.join(SSL_MODES)}",
+        f"{setting} {text!r} is not one of {', '.join(SSL_MODES)}",
+        f"set {setting} to one of {', '.join(SSL_MODES)}",
     )
 
 
@@ -101,7 +107,7 @@ def params_from_values(values: Values, prefix: str) -> PgParams:
         database=str(values.get(f"{prefix}.database")),
         user=str(values.get(f"{prefix}.username")),
         password=str(values.get(f"{prefix}.password")),
-        ssl_mode=normalize_ssl_mode(values.get(f"{prefix}.sslMode", "prefer"), prefix),
+        ssl_mode=normalize_ssl_mode(values.get(f"{prefix}.sslMode", "prefer"), f"{prefix}.sslMode"),
         ca_file=str(ca) if ca else None,
         origin=prefix,
     )
@@ -123,8 +129,9 @@ def describe_config(probe: Probe, step: Step, params: PgParams) -> None:
     """The config step's detail; a CA file that cannot be read fails here, not at tls."""
     if params.ca_file and not Path(params.ca_file).is_file():
         raise StepFailed(
-            f"{params.origin}: CA file {params.ca_file} does not exist",
-            "point sslRootCert at the PEM file of the CA that signed the server certificate",
+            f"{params.setting('sslRootCert')}: CA file {params.ca_file} does not exist",
+            f"point {params.setting('sslRootCert')} at the PEM file of the CA that signed the "
+            "server certificate",
         )
     step.detail = params.describe()
 
@@ -175,8 +182,8 @@ def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParam
         if params.ssl_mode in ("require", "verify-ca", "verify-full"):
             raise StepFailed(
                 f"the server does not offer TLS, but sslMode={params.ssl_mode} requires it",
-                f"enable ssl on the server, or set {params.origin} sslMode to prefer/disable "
-                "if an unencrypted session is acceptable",
+                f"enable ssl on the server, or set {params.setting('sslMode')} to prefer or "
+                "disable if an unencrypted session is acceptable",
             )
         probe.facts["tls_version"] = None
         step.detail = "the server offers no TLS: the session is unencrypted"
@@ -246,7 +253,7 @@ _AUTH_ERRORS: tuple[tuple[str, str, str], ...] = (
     (
         "password authentication failed",
         "password authentication failed for user {user} (wrong password, or no such role)",
-        "check {origin}.username and {origin}.password; PostgreSQL answers an unknown role "
+        "check {username} and {password}; PostgreSQL answers an unknown role "
         "the same way, so also check that the role exists "
         "(CREATE ROLE {user_ident} LOGIN PASSWORD '…')",
     ),
@@ -254,7 +261,7 @@ _AUTH_ERRORS: tuple[tuple[str, str, str], ...] = (
         "no pg_hba.conf entry",
         "the server's pg_hba.conf has no entry for this client: {server}",
         "ask the DBA to add a pg_hba.conf line for this user, database and the cluster's address "
-        "range (hostssl … scram-sha-256); if it only admits TLS sessions, set {origin}.sslMode "
+        "range (hostssl … scram-sha-256); if it only admits TLS sessions, set {sslMode} "
         "to require or verify-full",
     ),
     (
@@ -265,7 +272,7 @@ _AUTH_ERRORS: tuple[tuple[str, str, str], ...] = (
     (
         "does not exist",  # role "x" does not exist (trust/peer/cert authentication)
         "role {user} does not exist",
-        "create it: CREATE ROLE {user_ident} LOGIN PASSWORD '…'; or fix {origin}.username",
+        "create it: CREATE ROLE {user_ident} LOGIN PASSWORD '…'; or fix {username}",
     ),
     (
         "too many connections",
@@ -397,7 +404,7 @@ def _classify(exc: _ConnectError, params: PgParams) -> StepFailed:
             fields = {
                 "user": params.user,
                 "user_ident": quote_ident(params.user),
-                "origin": params.origin,
+                **{name: params.setting(name) for name in ("username", "password", "sslMode")},
                 "server": message,
             }
             return StepFailed(detail.format(**fields), fix.format(**fields))
@@ -417,7 +424,7 @@ def _database_problem(exc: _ConnectError, params: PgParams) -> StepFailed:
     return StepFailed(
         f"database {params.database} does not exist",
         f"create it as a superuser: CREATE DATABASE {database} OWNER {user}; "
-        f"or fix {params.origin}.database",
+        f"or fix {params.setting('database')}",
     )
 
 
@@ -484,7 +491,7 @@ def check_permissions(
         if standby:
             raise StepFailed(
                 "the server is a read-only standby: migrations cannot write here",
-                f"point {params.origin}.host at the primary server",
+                f"point {params.setting('host')} at the primary server",
             )
         if not has_public:
             raise StepFailed(
