@@ -22,7 +22,7 @@ def connection_string(
     server: PostgresServer,
     role: PostgresRole | None = None,
     database: str | None = None,
-    **extra: str,
+    extra: dict[str, str] | None = None,
 ) -> str:
     """An Npgsql connection string for a test server (no password: it goes in its own value)."""
     role = role or server.owner
@@ -31,7 +31,7 @@ def connection_string(
         "Port": str(server.port),
         "Database": database or server.second_database,
         "User ID": role.name,
-        **extra,
+        **(extra or {}),
     }
     return ";".join(f"{key}={value}" for key, value in parts.items())
 
@@ -163,7 +163,7 @@ def test_role_without_connect_fails_at_database(tmp_path: Path, postgres17: Post
 def test_ssl_mode_require_against_a_plain_server_fails_at_tls(
     tmp_path: Path, postgres17: PostgresServer
 ) -> None:
-    text = connection_string(postgres17, **{"SSL Mode": "Require"})
+    text = connection_string(postgres17, extra={"SSL Mode": "Require"})
     result = run_custom_layers(tmp_path, text, postgres17.owner.password)
     assert_fails_at(
         result, "tls", "does not offer TLS", "SSL Mode in worker.customLayersSync", check_id=CHECK
@@ -176,7 +176,7 @@ def test_verify_full_with_root_certificate_passes(
     assert postgres17_tls.ca is not None
     extra = {"SSL Mode": "VerifyFull", "Root Certificate": str(postgres17_tls.ca)}
     result = run_custom_layers(
-        tmp_path, connection_string(postgres17_tls, **extra), postgres17_tls.owner.password
+        tmp_path, connection_string(postgres17_tls, extra=extra), postgres17_tls.owner.password
     )
     assert result.code == 0, result.stdout
     assert result.check(CHECK)["facts"]["tls_version"].startswith("TLSv1.")
