@@ -14,6 +14,7 @@ from checks.postgres import (
     PgParams,
     describe_config,
     normalize_ssl_mode,
+    parse_port,
     session_for,
 )
 from preflight.check import Check, Probe, StepFailed
@@ -104,12 +105,8 @@ def params_from_connection_string(text: str, password: str | None) -> PgParams:
             "write it as Host=…;Port=5432;Database=…;Username=…, and set " + PASSWORD,
         )
     host = found["host"].split(",")[0]  # Npgsql's multi-host lists: the first one is tried first
-    port_text = found.get("port", str(DEFAULT_PORT))
-    if not port_text.isdigit():
-        raise StepFailed(
-            f"{SETTINGS['port']} is not a port number", "set Port=5432 or the real port"
-        )
-    endpoint = parse_endpoint(host, default_port=int(port_text))
+    port = parse_port(found.get("port", DEFAULT_PORT), SETTINGS["port"])
+    endpoint = parse_endpoint(host, default_port=port)
     return PgParams(
         host=endpoint.host,
         port=endpoint.port,

@@ -98,7 +98,7 @@ def params_from_values(values: Values, prefix: str) -> PgParams:
             f"missing {', '.join(f'{prefix}.{key}' for key in missing)}",
             "set them in your values file (or the password with --set)",
         )
-    port = _port(values.get(f"{prefix}.port", DEFAULT_PORT), f"{prefix}.port")
+    port = parse_port(values.get(f"{prefix}.port", DEFAULT_PORT), f"{prefix}.port")
     endpoint = parse_endpoint(str(values.get(f"{prefix}.host")), default_port=port)
     ca = values.get(f"{prefix}.sslRootCert")
     return PgParams(
@@ -113,15 +113,14 @@ def params_from_values(values: Values, prefix: str) -> PgParams:
     )
 
 
-def _port(value: Any, origin: str) -> int:
+def parse_port(value: Any, setting: str) -> int:
+    """A port number; StepFailed names the setting, never a neighbouring secret."""
     try:
         port = int(value)
     except (TypeError, ValueError):
-        raise StepFailed(
-            f"{origin} {value!r} is not a port number", f"set {origin} to 1-65535"
-        ) from None
+        raise StepFailed(f"{setting} is not a port number", f"set {setting} to 1-65535") from None
     if not 0 < port < 65536:
-        raise StepFailed(f"{origin} {port} is out of range", f"set {origin} to 1-65535")
+        raise StepFailed(f"{setting} {port} is out of range", f"set {setting} to 1-65535")
     return port
 
 
@@ -139,25 +138,18 @@ def describe_config(probe: Probe, step: Step, params: PgParams) -> None:
 # --- dns, tcp, tls -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Reached:
-    """What the network layers learned: the address dialled and the TLS the server offers."""
-
-    address: str
-    tls_version: str | None
-
-
-def reach_server(probe: Probe, params: PgParams) -> Reached:
+def reach_server(probe: Probe, params: PgParams) -> str:
     """dns and tcp through the engine, then the tls step: PostgreSQL's own TLS negotiation
-    (an SSLRequest, then the handshake verified like libpq would for this sslMode)."""
+    (an SSLRequest, then the handshake verified like libpq would for this sslMode). Returns
+    the address the tcp step dialled, for the login to use."""
     with reach(probe, Endpoint(params.host, params.port)) as connection:
-        address = connection.sock.getpeername()[0]
+        address = str(connection.sock.getpeername()[0])
         with probe.step("tls") as step:
-            version = negotiate_tls(probe, step, connection.sock, params)
-    return Reached(address, version)
+            negotiate_tls(probe, step, connection.sock, params)
+    return address
 
 
-def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParams) -> str | None:
+def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParams) -> None:
     """Ask for TLS as a PostgreSQL client does; judge the answer against the sslMode."""
     sock.settimeout(probe.deadline.timeout())
     try:
@@ -187,11 +179,11 @@ def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParam
             )
         probe.facts["tls_version"] = None
         step.detail = "the server offers no TLS: the session is unencrypted"
-        return None
+        return
     if params.ssl_mode == "disable":
         probe.facts["tls_version"] = None
         step.detail = "the server offers TLS, but sslMode=disable: the session is unencrypted"
-        return None
+        return
     settings = tls_for(probe, params)
     tls, info = tls_handshake(sock, params.host, settings, probe.deadline)
     tls.close()
@@ -206,7 +198,6 @@ def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParam
         step.detail = f"{info.version}, certificate {scope}verified (sslMode={params.ssl_mode})"
     else:
         step.detail = f"{info.version}, certificate not verified (sslMode={params.ssl_mode})"
-    return info.version
 
 
 _NOT_POSTGRES_FIX = "check the host and port: they should be those of the PostgreSQL server"
@@ -290,28 +281,26 @@ _AUTH_ERRORS: tuple[tuple[str, str, str], ...] = (
 _DATABASE_ERRORS = re.compile(r'^(database ".*" does not exist|permission denied for database)')
 
 
-def open_session(probe: Probe, params: PgParams, reached: Reached) -> Session:
+def open_session(probe: Probe, params: PgParams, address: str) -> Session:
     """The auth step: log in with psycopg over the address the tcp step dialled."""
     with probe.step("auth") as step:
         try:
-            session = Session(connect(probe, params, reached, params.database))
+            session = Session(connect(probe, params, address, params.database))
         except _ConnectError as exc:
             if not _DATABASE_ERRORS.match(exc.server_message):
                 raise _classify(exc, params) from None
             # The server checks the password before the database: the login itself worked.
-            session = Session(_maintenance(probe, params, reached), _database_problem(exc, params))
+            session = Session(_maintenance(probe, params, address), _database_problem(exc, params))
         if session.conn is not None:
             probe.facts["auth_method"] = "password" if session.conn.pgconn.used_password else "none"
         step.detail = f"logged in as {params.user}"
     return session
 
 
-def _maintenance(
-    probe: Probe, params: PgParams, reached: Reached
-) -> psycopg.Connection[Any] | None:
+def _maintenance(probe: Probe, params: PgParams, address: str) -> psycopg.Connection[Any] | None:
     """A session on the maintenance database, to read the version when the target is closed."""
     try:
-        return connect(probe, params, reached, "postgres")
+        return connect(probe, params, address, "postgres")
     except _ConnectError:
         return None
 
@@ -322,9 +311,7 @@ class _ConnectError(Exception):
         self.server_message = server_message
 
 
-def connect(
-    probe: Probe, params: PgParams, reached: Reached, database: str
-) -> psycopg.Connection[Any]:
+def connect(probe: Probe, params: PgParams, address: str, database: str) -> psycopg.Connection[Any]:
     """A psycopg connection under the check's deadline (libpq's connect_timeout has a 2 s floor:
     the connection is polled here instead)."""
     import psycopg
@@ -334,7 +321,7 @@ def connect(
     milliseconds = max(1, int(deadline.timeout() * 1000))
     conninfo = psycopg.conninfo.make_conninfo(
         host=params.host,
-        hostaddr=reached.address,
+        hostaddr=address,
         port=str(params.port),
         dbname=database,
         user=params.user,
@@ -473,9 +460,7 @@ def check_database(probe: Probe, session: Session, params: PgParams) -> psycopg.
 # --- permissions, capacity, roundtrip ----------------------------------------------------------
 
 
-def check_permissions(
-    probe: Probe, conn: psycopg.Connection[Any], params: PgParams, needs_schema: bool
-) -> None:
+def check_permissions(probe: Probe, conn: psycopg.Connection[Any], params: PgParams) -> None:
     """The migrations create tables in `public` (and Hangfire its own schema)."""
     with probe.step("permissions") as step:
         row = conn.execute(
@@ -515,17 +500,10 @@ def check_permissions(
             )
         ownership = "owns the database" if owns else "does not own the database"
         if not create_db:
-            fix = f"as the database owner: GRANT CREATE ON DATABASE {database} TO {user};"
-            if needs_schema:
-                raise StepFailed(
-                    f"user {params.user} lacks CREATE on database {params.database}: Hangfire "
-                    "cannot create its schema",
-                    fix,
-                )
             step.warn(
-                f"CREATE on schema public; no CREATE on database {params.database} (a migration "
-                f"that adds a schema would fail); {ownership}",
-                fix,
+                f"CREATE on schema public, but not on database {params.database}: a migration "
+                f"that creates a schema (e.g. Hangfire's) fails unless it exists; {ownership}",
+                f"as the database owner: GRANT CREATE ON DATABASE {database} TO {user};",
             )
             return
         step.detail = f"CREATE on database and on schema public; {ownership}"
@@ -609,8 +587,8 @@ def roundtrip(probe: Probe, conn: psycopg.Connection[Any]) -> None:
 def session_for(probe: Probe, params: PgParams) -> Iterator[psycopg.Connection[Any]]:
     """dns → tcp → tls → auth → version → database, shared by every PostgreSQL check; yields
     the session on the database."""
-    reached = reach_server(probe, params)
-    session = open_session(probe, params, reached)
+    address = reach_server(probe, params)
+    session = open_session(probe, params, address)
     try:
         check_version(probe, session)
         yield check_database(probe, session, params)
@@ -624,7 +602,7 @@ def run_database(which: str, probe: Probe) -> None:
         params = params_from_values(probe.values, f"postgres.{which}")
         describe_config(probe, step, params)
     with session_for(probe, params) as conn:
-        check_permissions(probe, conn, params, needs_schema=which == "worker")
+        check_permissions(probe, conn, params)
         check_capacity(probe, conn, pool_demand(probe.values, which))
         roundtrip(probe, conn)
 

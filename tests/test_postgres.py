@@ -168,6 +168,19 @@ def test_role_without_create_on_public_fails_at_permissions(
     assert result.check(f"postgres.{which}")["facts"]["owns_database"] is False
 
 
+def test_role_without_create_on_the_database_warns(
+    tmp_path: Path, postgres17: PostgresServer
+) -> None:
+    result = run_postgres(tmp_path, database_values(postgres17, postgres17.public_writer))
+    assert result.code == 0, result.stdout
+    assert result.check("postgres.api")["status"] == "warn"
+    permissions = step(result, "postgres.api", "permissions")
+    assert permissions["status"] == "warn" and "not on database" in permissions["detail"]
+    grant = f'GRANT CREATE ON DATABASE "{postgres17.database}" TO "{postgres17.public_writer.name}"'
+    assert grant in permissions["remediation"]
+    assert step(result, "postgres.api", "roundtrip")["status"] == "pass"
+
+
 def test_tls_required_against_a_plain_server_fails_at_tls(
     tmp_path: Path, postgres17: PostgresServer
 ) -> None:

@@ -6,6 +6,7 @@ Each fixture yields a `PostgresServer` with the same roles and databases:
 - `no_create` may CONNECT but has no CREATE on schema `public` (the PG 15+ default);
 - `no_connect` may not CONNECT to either database (CONNECT is revoked from PUBLIC);
 - `limited` has a CONNECTION LIMIT of 0 ("too many connections for role");
+- `public_writer` may CONNECT and CREATE in schema `public`, but has no CREATE on the database;
 - `superuser` is for the tests' own look-ups (e.g. that no scratch table is left behind).
 
 The TLS server accepts TLS sessions only (`tls_only`): a plain one gets "no pg_hba.conf entry".
@@ -64,6 +65,7 @@ class PostgresServer:
     no_create: PostgresRole
     no_connect: PostgresRole
     limited: PostgresRole
+    public_writer: PostgresRole
     superuser: PostgresRole
     tls: bool
     tls_only: bool
@@ -101,7 +103,7 @@ class PostgresServer:
 def _roles(suffix: str) -> dict[str, PostgresRole]:
     return {
         kind: PostgresRole(f"sense_{kind}{suffix}", secrets.token_hex(12))
-        for kind in ("owner", "no_create", "no_connect", "limited")
+        for kind in ("owner", "no_create", "no_connect", "limited", "public_writer")
     }
 
 
@@ -110,6 +112,7 @@ def provision(superuser_conninfo: str, superuser: PostgresRole, suffix: str = ""
     roles = _roles(suffix)
     databases = (f"sense_api{suffix}", f"sense_tasks{suffix}")
     owner, limited = sql.Identifier(roles["owner"].name), sql.Identifier(roles["limited"].name)
+    writer = sql.Identifier(roles["public_writer"].name)
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
         for role in roles.values():
             conn.execute(
@@ -123,10 +126,12 @@ def provision(superuser_conninfo: str, superuser: PostgresRole, suffix: str = ""
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident, owner))
             conn.execute(sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(ident))
             conn.execute(
-                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}").format(
-                    ident, sql.Identifier(roles["no_create"].name), limited
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}, {}").format(
+                    ident, sql.Identifier(roles["no_create"].name), limited, writer
                 )
             )
+            with psycopg.connect(superuser_conninfo, dbname=database, autocommit=True) as db:
+                db.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(writer))
         host, port, version = conn.info.host, conn.info.port, conn.info.server_version
         settings: dict[str, str] = dict(
             conn.execute(
@@ -160,7 +165,8 @@ def deprovision(server: PostgresServer) -> None:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
-        for role in (server.owner, server.no_create, server.no_connect, server.limited):
+        roles = (server.owner, server.no_create, server.no_connect, server.limited)
+        for role in (*roles, server.public_writer):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role.name)))
 
 
