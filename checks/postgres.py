@@ -577,7 +577,11 @@ def roundtrip(probe: Probe, conn: psycopg.Connection[Any]) -> None:
             row = conn.execute(sql.SQL("SELECT id FROM {}").format(table)).fetchone()
         if row != (1,):
             raise StepFailed(f"scratch table {name} returned {row!r} instead of (1,)")
-        step.detail = f"created, wrote and read scratch table {name} in public (rolled back)"
+        version = conn.info.parameter_status("server_version")
+        step.detail = (
+            f"PostgreSQL {version}, database {conn.info.dbname}: created, wrote and read "
+            f"scratch table {name} (rolled back)"
+        )
 
 
 # --- the checks --------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_healthy_17_in_text(tmp_path: Path, postgres17: PostgresServer) -> None:
     result = run_postgres(tmp_path, database_values(postgres17), fmt="text")
     assert result.code == 0, result.stdout + result.stderr
     line = next(line for line in result.stdout.splitlines() if "postgres.api" in line)
-    assert line.startswith("PASS") and "scratch table sense_preflight_" in line
+    assert line.startswith("PASS") and "PostgreSQL 17." in line and "sense_preflight_" in line
 
 
 def test_15_fails_at_version(tmp_path: Path, postgres15: PostgresServer) -> None:
