@@ -298,7 +298,9 @@ def test_accept_and_hang_fails_within_the_timeout(tmp_path: Path, hostile: Hosti
     assert result.duration_s < 2.5 + 2.0  # the interpreter's own start-up on a busy machine
 
 
-@pytest.mark.parametrize("kind", ["hang", "reset", "garbage", "http", "tls_untrusted", "tls_stall"])
+@pytest.mark.parametrize(
+    "kind", ["hang", "reset", "garbage", "http", "tls_untrusted", "tls_expired", "tls_stall"]
+)
 def test_hostile_servers_fail_cleanly(tmp_path: Path, hostile: HostileServers, kind: str) -> None:
     values = example_values()
     values["postgres"]["api"] = database_values_for(getattr(hostile, kind))
@@ -322,3 +324,56 @@ def database_values_for(port: int) -> dict[str, Any]:
         "username": "axion_user",
         "password": "pw-never-shown-5521",
     }
+
+
+TEXT_CASES = {
+    "wrong-password": (
+        "postgres17",
+        {"password": "wrong-pw-3301"},
+        "password authentication",
+        "fix:",
+    ),
+    "too-old": ("postgres15", {}, "is too old", "upgrade the server"),
+    "no-database": ("postgres17", {"database": "nope_db"}, "does not exist", "CREATE DATABASE"),
+    "no-create": ("postgres17", {"role": "no_create"}, "on schema public", "GRANT USAGE, CREATE"),
+    "no-connect": ("postgres17", {"role": "no_connect"}, "may not CONNECT", "GRANT CONNECT"),
+    "tls-required": ("postgres17", {"sslMode": "require"}, "does not offer TLS", "enable ssl"),
+}
+
+
+@pytest.mark.parametrize("case", TEXT_CASES)
+def test_failures_read_the_same_in_text(
+    tmp_path: Path, request: pytest.FixtureRequest, case: str
+) -> None:
+    fixture, change, words, fix = TEXT_CASES[case]
+    server: PostgresServer = request.getfixturevalue(fixture)
+    change = dict(change)
+    role = getattr(server, change.pop("role", "owner"))
+    values = {**database_values(server, role), **change}
+    result = run_postgres(tmp_path, values, fmt="text")
+    assert result.code == 3, result.stdout
+    lines = result.stdout.splitlines()
+    index = next(i for i, line in enumerate(lines) if "postgres.api" in line)
+    assert lines[index].startswith("FAIL") and words in lines[index], lines[index]
+    assert lines[index + 1].lstrip().startswith("fix:") and fix in lines[index + 1]
+    assert "wrong-pw-3301" not in result.stdout + result.stderr
+
+
+def test_insecure_skip_tls_verify_passes_with_a_warning(
+    tmp_path: Path, postgres17_tls: PostgresServer
+) -> None:
+    values = database_values(postgres17_tls, sslMode="verify-full")
+    result = run_postgres(tmp_path, values, None, "--insecure-skip-tls-verify")
+    assert result.code == 0, result.stdout
+    tls = step(result, "postgres.api", "tls")
+    assert tls["status"] == "warn" and "NOT verified" in tls["detail"]
+
+
+def test_ca_bundle_option_verifies_the_server(
+    tmp_path: Path, postgres17_tls: PostgresServer
+) -> None:
+    assert postgres17_tls.ca is not None
+    values = database_values(postgres17_tls, sslMode="verify-full")
+    result = run_postgres(tmp_path, values, None, "--ca-bundle", str(postgres17_tls.ca))
+    assert result.code == 0, result.stdout
+    assert "host name verified" in step(result, "postgres.api", "tls")["detail"]
