@@ -422,6 +422,32 @@ def quote_ident(name: str) -> str:
 
 # --- version and database ----------------------------------------------------------------------
 
+_OWNER = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+_PRIVILEGES = (
+    "SELECT pg_is_in_recovery(), has_database_privilege(current_database(), 'CREATE'),"
+    " pg_has_role(datdba, 'USAGE'), EXISTS (SELECT FROM pg_namespace WHERE nspname = 'public')"
+    " FROM pg_database WHERE datname = current_database()"
+)
+_PUBLIC_SCHEMA = (
+    "SELECT has_schema_privilege('public', 'USAGE'), has_schema_privilege('public', 'CREATE')"
+)
+#: max_connections, the slots reserved for superusers (and, since 16, for pg_use_reserved_
+#: connections), and the client sessions open now.
+_CONNECTIONS = (
+    "SELECT current_setting('max_connections')::int,"
+    " current_setting('superuser_reserved_connections')::int"
+    " + coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int,"
+    " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+)
+
+
+def one_row(conn: psycopg.Connection[Any], query: str) -> tuple[Any, ...]:
+    """The one row a catalog query returns."""
+    row = conn.execute(query).fetchone()
+    if row is None:
+        raise StepFailed(f"the server returned no row for: {query[:60]}…")
+    return tuple(row)
+
 
 def check_version(probe: Probe, session: Session) -> None:
     """The server is PostgreSQL 17 or newer."""
@@ -448,10 +474,7 @@ def check_database(probe: Probe, session: Session, params: PgParams) -> psycopg.
         if session.database_problem is not None or session.conn is None:
             raise session.database_problem or StepFailed("no session")
         conn = session.conn
-        row = conn.execute(
-            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
-        ).fetchone()
-        owner = row[0] if row else "?"
+        (owner,) = one_row(conn, _OWNER)
         probe.facts["database_owner"] = owner
         step.detail = f"database {params.database}, owner {owner}"
     return conn
@@ -463,14 +486,7 @@ def check_database(probe: Probe, session: Session, params: PgParams) -> psycopg.
 def check_permissions(probe: Probe, conn: psycopg.Connection[Any], params: PgParams) -> None:
     """The migrations create tables in `public` (and Hangfire its own schema)."""
     with probe.step("permissions") as step:
-        row = conn.execute(
-            "SELECT pg_is_in_recovery(),"
-            " has_database_privilege(current_database(), 'CREATE'),"
-            " pg_has_role(datdba, 'USAGE'),"
-            " EXISTS (SELECT FROM pg_namespace WHERE nspname = 'public')"
-            " FROM pg_database WHERE datname = current_database()"
-        ).fetchone()
-        standby, create_db, owns, has_public = row if row else (False, False, False, False)
+        standby, create_db, owns, has_public = one_row(conn, _PRIVILEGES)
         probe.facts["owns_database"] = owns
         database, user = quote_ident(params.database), quote_ident(params.user)
         if standby:
@@ -483,10 +499,7 @@ def check_permissions(probe: Probe, conn: psycopg.Connection[Any], params: PgPar
                 f"database {params.database} has no schema public",
                 f"as the database owner: CREATE SCHEMA public AUTHORIZATION {user};",
             )
-        usage, create = conn.execute(
-            "SELECT has_schema_privilege('public', 'USAGE'),"
-            " has_schema_privilege('public', 'CREATE')"
-        ).fetchone() or (False, False)
+        usage, create = one_row(conn, _PUBLIC_SCHEMA)
         if not (usage and create):
             missing = " and ".join(
                 name for name, ok in (("USAGE", usage), ("CREATE", create)) if not ok
@@ -529,13 +542,7 @@ def pool_demand(values: Values, which: str) -> int:
 def check_capacity(probe: Probe, conn: psycopg.Connection[Any], demand: int) -> None:
     """max_connections less the reserved slots against the pools the chart will open."""
     with probe.step("capacity") as step:
-        row = conn.execute(
-            "SELECT current_setting('max_connections')::int,"
-            " current_setting('superuser_reserved_connections')::int"
-            " + coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int,"
-            " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
-        ).fetchone()
-        maximum, reserved, current = row if row else (0, 0, 0)
+        maximum, reserved, current = one_row(conn, _CONNECTIONS)
         usable = maximum - reserved
         probe.facts |= {
             "max_connections": maximum,
