@@ -189,6 +189,20 @@ def _connectable(conninfo: str, proc: ServerProcess, timeout: float = 30.0) -> N
             time.sleep(0.05)
 
 
+def _runnable(bin_dir: Path, workdir: Path, log_dir: Path) -> Path:
+    """The binaries where the server's account can run them: a checkout in a private folder
+    (e.g. under /root) gets its installation copied into `workdir`."""
+    if os.geteuid() != 0:
+        return bin_dir
+    test = start_process(
+        "postgres-access", ["test", "-x", str(bin_dir / "postgres")], log_dir, user=RUN_AS
+    )
+    if test.proc.wait(30) == 0:
+        return bin_dir
+    shutil.copytree(bin_dir.parent, workdir / "install", symlinks=True)
+    return workdir / "install" / bin_dir.name
+
+
 def start_local(
     name: str, bin_dir: Path, log_dir: Path, certs: trustme.CA | None = None
 ) -> tuple[ServerProcess, str, PostgresRole]:
@@ -200,6 +214,7 @@ def start_local(
     # pytest's own temp folders are private to root; the server's account must reach this one.
     workdir = Path(tempfile.mkdtemp(prefix=f"sense-preflight-{name}-"))
     workdir.chmod(0o755)
+    bin_dir = _runnable(bin_dir, workdir, log_dir)
     data = workdir / "data"
     superuser = PostgresRole(RUN_AS, secrets.token_hex(12))
     pwfile = workdir / "pwfile"
