@@ -231,14 +231,16 @@ def test_plain_session_to_a_tls_only_server_fails_at_auth(
 
 def test_pools_larger_than_max_connections_warn(tmp_path: Path, postgres17: PostgresServer) -> None:
     values = database_values(postgres17, maxPoolSize=20)
-    top = {"api": {"replicaCount": 3}}  # 60 > max_connections 50 - 3 reserved
+    replicas = postgres17.max_connections // 20 + 1
+    demand = 20 * replicas  # more than max_connections
+    top = {"api": {"replicaCount": replicas}}
     result = run_postgres(tmp_path, values, top=top)
     assert result.code == 0, result.stdout
     entry = result.check("postgres.api")
     assert entry["status"] == "warn"
     capacity = step(result, "postgres.api", "capacity")
-    assert capacity["status"] == "warn" and "may open 60 connections" in capacity["detail"]
-    assert entry["facts"]["pool_demand"] == 60
+    assert capacity["status"] == "warn" and f"may open {demand} connections" in capacity["detail"]
+    assert entry["facts"]["pool_demand"] == demand
     strict = run_postgres(tmp_path, values, None, "--strict", top=top)
     assert strict.code == 4
 
@@ -246,10 +248,13 @@ def test_pools_larger_than_max_connections_warn(tmp_path: Path, postgres17: Post
 def test_both_databases_on_one_server_add_up(tmp_path: Path, postgres17: PostgresServer) -> None:
     api = database_values(postgres17)
     worker = database_values(postgres17, database=postgres17.second_database)
-    top = {"api": {"replicaCount": 2}, "worker": {"replicaCount": 1}}  # 40 + 10 > 47
+    api_replicas = postgres17.max_connections // 20  # the API's pools alone fit
+    worker_replicas = (postgres17.max_connections - 20 * api_replicas) // 10 + 1  # both do not
+    demand = 20 * api_replicas + 10 * worker_replicas
+    top = {"api": {"replicaCount": api_replicas}, "worker": {"replicaCount": worker_replicas}}
     result = run_postgres(tmp_path, api, worker, only="postgres", top=top)
     for check_id in ("postgres.api", "postgres.worker"):
-        assert result.check(check_id)["facts"]["pool_demand"] == 50
+        assert result.check(check_id)["facts"]["pool_demand"] == demand
         assert step(result, check_id, "capacity")["status"] == "warn"
 
 
