@@ -291,6 +291,11 @@ def test_nothing_listening_fails_fast_at_tcp(tmp_path: Path, hostile: HostileSer
     assert result.check("postgres.api")["duration_s"] < 1.0
 
 
+def test_unknown_host_fails_at_dns(tmp_path: Path) -> None:
+    values = {**database_values_for(5432), "host": "no-such-postgres.invalid"}
+    assert_fails_at(run_postgres(tmp_path, values), "dns", "no-such-postgres.invalid")
+
+
 def test_accept_and_hang_fails_within_the_timeout(tmp_path: Path, hostile: HostileServers) -> None:
     values = example_values()
     values["postgres"]["api"] = database_values_for(hostile.hang)
