@@ -208,6 +208,13 @@ def test_verify_full_without_the_ca_fails_at_tls(
     assert_fails_at(result, "tls", "unknown authority")
 
 
+def test_prefer_encrypts_without_verifying(tmp_path: Path, postgres17_tls: PostgresServer) -> None:
+    result = run_postgres(tmp_path, database_values(postgres17_tls))
+    assert result.code == 0, result.stdout
+    assert result.check("postgres.api")["facts"]["tls_version"].startswith("TLSv1.")
+    assert "not verified (sslMode=prefer)" in step(result, "postgres.api", "tls")["detail"]
+
+
 def test_verify_ca_with_the_ca_passes(tmp_path: Path, postgres17_tls: PostgresServer) -> None:
     assert postgres17_tls.ca is not None
     values = database_values(
