@@ -577,9 +577,10 @@ def roundtrip(probe: Probe, conn: psycopg.Connection[Any]) -> None:
     with probe.step("roundtrip") as step:
         name = f"sense_preflight_{secrets.token_hex(6)}"
         table = sql.Identifier("public", name)
-        probe.cleanup(f"roll back scratch table {name}", conn.close)
         with conn.transaction(force_rollback=True):
             conn.execute(sql.SQL("CREATE TABLE {} (id int)").format(table))
+            # Closing the session rolls the transaction back (on Ctrl-C, or at the deadline).
+            probe.cleanup(f"roll back scratch table {name}", conn.close)
             conn.execute(sql.SQL("INSERT INTO {} VALUES (1)").format(table))
             row = conn.execute(sql.SQL("SELECT id FROM {}").format(table)).fetchone()
         if row != (1,):

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from preflight.check import TEST_HOLD_ENV
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers.hostile import HostileServers
 from tests.servers.postgres import PostgresRole, PostgresServer
@@ -394,3 +402,48 @@ def test_ca_bundle_option_verifies_the_server(
     result = run_postgres(tmp_path, values, None, "--ca-bundle", str(postgres17_tls.ca))
     assert result.code == 0, result.stdout
     assert "host name verified" in step(result, "postgres.api", "tls")["detail"]
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_roundtrip_leaves_nothing(
+    tmp_path: Path, postgres17: PostgresServer, signal_number: int
+) -> None:
+    """Stopped while its scratch table exists (Ctrl-C, or killed outright): the transaction
+    is rolled back and the session ends."""
+    values = example_values()
+    values["postgres"]["api"] = database_values(postgres17)
+    path = write_values(tmp_path, values)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "preflight", path, "--only", "postgres.api", "--timeout", "20"],
+        env={**os.environ, TEST_HOLD_ENV: "15"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: preflight_sessions(postgres17) == ["idle in transaction"])
+        proc.send_signal(signal_number)
+        proc.wait(10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert wait_for(lambda: preflight_sessions(postgres17) == [])
+    assert postgres17.scratch_tables() == []
+
+
+def preflight_sessions(server: PostgresServer) -> list[str]:
+    """The states of the preflight's sessions on the server."""
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT state FROM pg_stat_activity WHERE application_name = 'sense-preflight'"
+        ).fetchall()
+    return [state for (state,) in rows]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll until condition() holds; False when it did not within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
