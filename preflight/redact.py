@@ -22,7 +22,10 @@ _SECRET_KEY = re.compile(
 )
 # Keys that hold the *name* of a Kubernetes Secret, not a secret: kept readable.
 _SECRET_REFERENCE_KEY = re.compile(r"(secretName|imagePullSecrets|existingSecret)$", re.IGNORECASE)
-_CONN_STRING_PASSWORD = re.compile(r"(?:^|;)\s*(?:password|pwd)\s*=\s*([^;]*)", re.IGNORECASE)
+# `Password=value;`, `Password='va;l''ue'` or `Password="va;l""ue"` (Npgsql/ADO.NET quoting)
+_CONN_STRING_PASSWORD = re.compile(
+    r"""(?:^|;)\s*(?:password|pwd)\s*=\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[^;]*)""", re.IGNORECASE
+)
 
 
 def is_secret_key(key: str) -> bool:
@@ -61,7 +64,11 @@ def _embedded_secrets(text: str) -> Iterable[str]:
         except ValueError:
             pass
     for match in _CONN_STRING_PASSWORD.finditer(text):
-        yield match.group(1).strip()
+        raw = match.group(1).strip()
+        yield raw
+        if raw[:1] in "'\"" and raw[-1:] == raw[:1] and len(raw) >= 2:
+            quote_char = raw[0]
+            yield raw[1:-1].replace(quote_char * 2, quote_char)
 
 
 class Redactor:

@@ -63,6 +63,21 @@ def test_find_secrets_by_key_url_and_connection_string() -> None:
     assert "svc-user" not in found
 
 
+@pytest.mark.parametrize(
+    ("connection_string", "secret"),
+    [
+        ("Host=h;Password=plain-pw-1;Database=d", "plain-pw-1"),
+        ("Host=h;Password='q;uo''ted-2';Database=d", "q;uo'ted-2"),
+        ('Host=h;PWD="dq;uo""ted-3"', 'dq;uo"ted-3'),
+    ],
+)
+def test_connection_string_passwords_quoted_or_not(connection_string: str, secret: str) -> None:
+    found = find_secrets({"worker": {"customLayersSync": {"source": connection_string}}})
+    assert secret in found
+    redact = Redactor(found)
+    assert secret not in redact(f"error: {secret} / {connection_string}")
+
+
 def test_redactor_scrubs_encodings() -> None:
     redact = Redactor(["p@ss&<word>"])
     assert (
