@@ -30,7 +30,9 @@ DEFAULT_REGION = "us-east-1"
 SCRATCH_PREFIX = "sense-preflight/"
 # Client timeouts end this much before the check's deadline, so the check says what timed out.
 TIMEOUT_MARGIN_S = 0.2
-CLEANUP_TIMEOUT_S = 5.0
+# The round trip's requests end this much earlier, so its delete runs within the deadline.
+CLEANUP_RESERVE_S = 0.5
+CLEANUP_TIMEOUT_S = 3.0
 LIBRARY_LOGGERS = ("botocore", "boto3", "urllib3")
 _AWS_REGIONAL_HOST = re.compile(r"(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.")
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -366,7 +368,7 @@ def _roundtrip(probe: Probe, settings: S3Settings, style: str) -> None:
     from botocore.exceptions import ClientError
 
     with probe.step("roundtrip") as step:
-        client = _client(probe, settings, style)
+        client = _client(probe, settings, style, reserve=CLEANUP_RESERVE_S)
         bucket, key = settings.bucket, f"{SCRATCH_PREFIX}{secrets.token_hex(8)}"
         body = b"sense-preflight round trip " + secrets.token_hex(16).encode()
         scratch = _Scratch(settings, style, key)
@@ -426,34 +428,37 @@ def _delete_denied(probe: Probe, client: Any, bucket: str, key: str) -> bool:
 
 
 class _Scratch:
-    """The scratch object, deleted once: by the round trip, or by the cleanup if that failed."""
+    """The scratch object, deleted once: by the round trip, or by the cleanup if that failed.
+
+    The cleanup's client is made up front (no model loading when time is short), with its
+    own timeouts, as the check's deadline may have passed when it runs.
+    """
 
     def __init__(self, settings: S3Settings, style: str, key: str) -> None:
-        self.settings = settings
-        self.style = style
+        self.client = _new_client(settings, style, CLEANUP_TIMEOUT_S, settings.session)
+        self.bucket = settings.bucket
         self.key = key
         self.version_id: str | None = None
         self.deleted = False
 
     def target(self) -> dict[str, str]:
-        target = {"Bucket": self.settings.bucket, "Key": self.key}
+        target = {"Bucket": self.bucket, "Key": self.key}
         return target | ({"VersionId": self.version_id} if self.version_id else {})
 
     def delete(self) -> None:
-        """The cleanup: its own short timeouts, as the check's deadline may have passed."""
+        """The cleanup action."""
         if not self.deleted:
-            # Its own session: the cleanup may run in another thread than the check.
-            client = _new_client(self.settings, self.style, CLEANUP_TIMEOUT_S, _boto3_session())
-            client.delete_object(**self.target())
+            self.client.delete_object(**self.target())
             self.deleted = True
 
 
 # --- boto3 plumbing -----------------------------------------------------------------------
 
 
-def _client(probe: Probe, settings: S3Settings, style: str) -> Any:
-    """A boto3 S3 client whose requests end just before the check's deadline."""
-    timeout = max(0.05, probe.deadline.timeout() - TIMEOUT_MARGIN_S)
+def _client(probe: Probe, settings: S3Settings, style: str, reserve: float = 0.0) -> Any:
+    """A boto3 S3 client whose requests end just before the check's deadline (`reserve`
+    seconds earlier still, to leave the cleanup its time)."""
+    timeout = max(0.05, probe.deadline.timeout() - TIMEOUT_MARGIN_S - reserve)
     return _new_client(settings, style, timeout, settings.session)
 
 

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import glob
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -124,9 +130,8 @@ def test_https_with_the_ca_passes(tmp_path: Path, s3_server: S3Server) -> None:
 
 
 def test_read_only_skips_the_round_trip(tmp_path: Path, s3_server: S3Server) -> None:
-    if s3_server.reader is None:
-        pytest.skip("no read-only identity")
-    result = run_s3(tmp_path, s3_values(s3_server, s3_server.reader), "--read-only")
+    reader = identity(s3_server, "reader")
+    result = run_s3(tmp_path, s3_values(s3_server, reader), "--read-only")
     assert result.code == 0, result.stdout + result.stderr
     steps = {step["name"]: step for step in result.check("s3")["steps"]}
     assert steps["roundtrip"]["status"] == "skip"
@@ -199,6 +204,33 @@ def test_clock_skew_says_by_how_much(tmp_path: Path, s3_server: S3Server) -> Non
     assert -1210 < result.check("s3")["facts"]["clock_offset_s"] < -1190
 
 
+# --- rights -------------------------------------------------------------------------------
+
+
+def identity(server: S3Server, name: str) -> S3Identity:
+    """One of the server's test identities, or skip when it has none by that name."""
+    found = getattr(server, name)
+    if found is None:
+        pytest.skip(f"the S3 server under test has no {name} identity")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("who", "step", "detail", "fix"),
+    [
+        ("stranger", "bucket", "denied (403)", "s3:ListBucket"),
+        ("reader", "roundtrip", "s3:PutObject and s3:DeleteObject denied", "s3:PutObject, s3:Del"),
+    ],
+    ids=["no-rights-on-bucket", "read-only-key"],
+)
+def test_missing_rights_are_named(
+    tmp_path: Path, s3_server: S3Server, who: str, step: str, detail: str, fix: str
+) -> None:
+    result = run_s3(tmp_path, s3_values(s3_server, identity(s3_server, who)))
+    failed = assert_fails_at(result, step, detail)
+    assert fix in failed["remediation"]
+
+
 # --- bucket -------------------------------------------------------------------------------
 
 
@@ -209,14 +241,6 @@ def test_missing_bucket(tmp_path: Path, s3_server: S3Server) -> None:
         run_s3(tmp_path, values), "bucket", "sense-no-such-bucket does not exist"
     )
     assert "create the bucket" in failed["remediation"]
-
-
-def test_forbidden_bucket(tmp_path: Path, s3_server: S3Server) -> None:
-    if s3_server.stranger is None:
-        pytest.skip("no identity without rights on the bucket")
-    result = run_s3(tmp_path, s3_values(s3_server, s3_server.stranger))
-    failed = assert_fails_at(result, "bucket", "denied (403)")
-    assert "s3:ListBucket" in failed["remediation"]
 
 
 def test_bucket_in_another_region_warns_when_region_unset(
@@ -272,19 +296,11 @@ def test_virtual_host_unresolvable_warns_path_style_works(
 # --- roundtrip ----------------------------------------------------------------------------
 
 
-def test_read_only_key_fails_naming_the_missing_rights(tmp_path: Path, s3_server: S3Server) -> None:
-    if s3_server.reader is None:
-        pytest.skip("no read-only identity")
-    result = run_s3(tmp_path, s3_values(s3_server, s3_server.reader))
-    failed = assert_fails_at(result, "roundtrip", "s3:PutObject and s3:DeleteObject denied")
-    assert "s3:PutObject, s3:DeleteObject" in failed["remediation"]
-
-
 def test_failure_after_the_put_still_deletes(tmp_path: Path, s3_moto: S3Server) -> None:
     """A key that may put and delete but not get: the round trip fails at GetObject and the
     cleanup still deletes the object it wrote."""
-    assert s3_moto.writer is not None
-    result = run_s3(tmp_path, s3_values(s3_moto, s3_moto.writer, region="eu-west-1"))
+    writer = identity(s3_moto, "writer")
+    result = run_s3(tmp_path, s3_values(s3_moto, writer, region="eu-west-1"))
     assert_fails_at(result, "roundtrip", "could not read it back", "AccessDenied")
     assert s3_moto.scratch_keys() == []
 
@@ -333,3 +349,80 @@ def test_hostile_servers_fail_cleanly(
     assert failed["name"] == "auth"
     assert "unexpected error" not in failed["detail"]
     assert result.check("s3")["duration_s"] < TIMEOUT + 0.5
+
+
+# --- a stall after the put: the cleanup still deletes -------------------------------------
+
+
+class StallingProxy:
+    """A test proxy to the S3 server that forwards everything but never forwards a GET of a
+    scratch object: the round trip stalls after its put, like a server that hangs mid-way."""
+
+    def __init__(self, server: S3Server) -> None:
+        self.upstream = (server.host, server.http_port)
+        self.stall = f"GET /{server.bucket}/sense-preflight/".encode()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.upstream)  # type: ignore[arg-type]
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, target: socket.socket, inspect: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if inspect and chunk.startswith(self.stall):
+                    return  # swallow the request: the client waits for an answer forever
+                target.sendall(chunk)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def stalling_proxy(s3_server: S3Server) -> Iterator[StallingProxy]:
+    proxy = StallingProxy(s3_server)
+    yield proxy
+    proxy.close()
+
+
+def test_stall_after_the_put_fails_in_time_and_deletes(
+    tmp_path: Path, s3_server: S3Server, stalling_proxy: StallingProxy
+) -> None:
+    values = s3_values(s3_server, host=f"127.0.0.1:{stalling_proxy.port}")
+    result = run_s3(tmp_path, values)
+    failed = assert_fails_at(result, "roundtrip", "GetObject", "never replied")
+    assert result.check("s3")["duration_s"] < TIMEOUT + 0.5
+    assert s3_server.scratch_keys() == []
+    assert failed["detail"].startswith("GetObject")
+
+
+def test_interrupted_run_deletes_the_object(
+    tmp_path: Path, s3_server: S3Server, stalling_proxy: StallingProxy
+) -> None:
+    """Ctrl-C while the round trip waits: the cleanup deletes the object before the exit."""
+    values = write_values(tmp_path, s3_values(s3_server, host=f"127.0.0.1:{stalling_proxy.port}"))
+    argv = [sys.executable, "-m", "preflight", values, "--only", "s3", "--timeout", "30"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not s3_server.scratch_keys():
+            assert time.monotonic() < deadline, "the check never wrote its object"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert s3_server.scratch_keys() == []
