@@ -295,26 +295,31 @@ def _bucket(probe: Probe, settings: S3Settings) -> None:
                 step.warn(
                     message + f"{settings.region} (s3.region is not set)", _region_fix(region)
                 )
-        versioning = _versioning(probe, client, name)
-        if versioning:
-            probe.facts["versioning"] = versioning
+        else:
+            location = _optional(
+                probe, "GetBucketLocation", lambda: client.get_bucket_location(Bucket=name)
+            )
+            if location is not None:  # no constraint means the classic region, us-east-1
+                probe.facts["bucket_region"] = location.get("LocationConstraint") or DEFAULT_REGION
+        versioning = _optional(
+            probe, "GetBucketVersioning", lambda: client.get_bucket_versioning(Bucket=name)
+        )
+        if versioning is not None:
+            probe.facts["versioning"] = versioning.get("Status") or "Disabled"
 
 
 def _region_fix(region: str) -> str:
     return f"set s3.region: {region}"
 
 
-def _versioning(probe: Probe, client: Any, bucket: str) -> str | None:
-    """The bucket's versioning status, or None when the key may not read it."""
+def _optional(probe: Probe, operation: str, request: Callable[[], T]) -> T | None:
+    """A request for a fact only: None when the server refuses it (no right, not supported)."""
     from botocore.exceptions import ClientError
 
     try:
-        answer = _call(
-            probe, "GetBucketVersioning", lambda: client.get_bucket_versioning(Bucket=bucket)
-        )
+        return _call(probe, operation, request)
     except ClientError:
         return None
-    return str(answer.get("Status") or "Disabled")
 
 
 # --- addressing ---------------------------------------------------------------------------
@@ -463,9 +468,15 @@ def _client(probe: Probe, settings: S3Settings, style: str, reserve: float = 0.0
 
 
 def _boto3_session() -> Any:
+    """A boto3 Session with the S3 model loaded: later clients take milliseconds, so a
+    timeout computed just before making one still holds when its request starts."""
     import boto3
 
-    return boto3.session.Session()
+    session = boto3.session.Session()
+    session.client(  # no request: this only loads the model
+        "s3", region_name=DEFAULT_REGION, aws_access_key_id="-", aws_secret_access_key="-"
+    )
+    return session
 
 
 def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) -> Any:

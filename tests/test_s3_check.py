@@ -106,6 +106,7 @@ def test_healthy_passes_with_facts(tmp_path: Path, s3_server: S3Server) -> None:
     assert facts["addressing_style"] == "path"
     assert facts["server"].startswith("SeaweedFS")
     assert facts["versioning"] == "Disabled"
+    assert facts["bucket_region"] == "us-east-1"
     assert check["duration_s"] < 3.0
     print(f"\ns3 check against healthy SeaweedFS: {check['duration_s']:.2f}s")
     assert_no_secret(result, s3_server.admin.secret_key, s3_server.admin.access_key)
