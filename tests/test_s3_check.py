@@ -75,8 +75,10 @@ def run_s3(tmp_path: Path, values: dict[str, Any], *args: str, **kwargs: Any) ->
 
 
 def assert_fails_at(result: CliResult, step: str, *phrases: str) -> dict[str, Any]:
-    """Exit 3, the s3 check failed at `step`, and its detail holds every phrase."""
+    """Exit 3, the s3 check failed at `step`, its detail holds every phrase, and no client
+    library wrote to the terminal."""
     assert result.code == 3, result.stdout + result.stderr
+    assert result.stderr == ""
     assert result.check("s3")["status"] == "fail"
     failed = result.failed_step("s3")
     assert failed["name"] == step, failed
@@ -294,6 +296,36 @@ def test_virtual_host_unresolvable_warns_path_style_works(
     assert "put, read back and deleted" in check["steps"][-1]["detail"]
 
 
+def test_virtual_host_style_works_when_bucket_names_resolve(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No wildcard DNS here, so this one runs the CLI in-process with a fake resolver that
+    maps `<bucket>.localhost` to 127.0.0.1; SeaweedFS (-s3.domainName=localhost) does the rest."""
+    from click.testing import CliRunner
+
+    from preflight.cli import main
+
+    virtual_host = f"{s3_server.bucket}.localhost"
+    real_getaddrinfo = socket.getaddrinfo
+
+    def fake_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real_getaddrinfo("127.0.0.1" if host == virtual_host else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    values = s3_values(s3_server, host=f"localhost:{s3_server.http_port}")
+    del values["s3"]["forcePathStyle"]
+    args = [str(write_values(tmp_path, values)), "--only", "s3", "--format", "json"]
+    outcome = CliRunner().invoke(main, args)
+    result = CliResult(outcome.exit_code, outcome.stdout, "", 0.0)
+    assert result.code == 0, outcome.output
+    check = result.check("s3")
+    assert check["status"] == "pass"
+    assert check["facts"]["addressing_style"] == "virtual"
+    step = next(step for step in check["steps"] if step["name"] == "addressing")
+    assert step["detail"] == f"virtual-host style works ({virtual_host})"
+    assert "put, read back and deleted" in check["message"]
+
+
 # --- roundtrip ----------------------------------------------------------------------------
 
 
@@ -317,6 +349,20 @@ def test_https_against_the_plain_port_fails_at_tls(tmp_path: Path, s3_server: S3
 def test_https_without_the_ca_fails_at_tls(tmp_path: Path, s3_server: S3Server) -> None:
     result = run_s3(tmp_path, s3_values(s3_server, tls=True))
     assert_fails_at(result, "tls", "unknown authority")
+
+
+def test_https_skipping_verification_passes_with_a_warning(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    result = run_s3(tmp_path, s3_values(s3_server, tls=True), "--insecure-skip-tls-verify")
+    assert result.code == 0, result.stdout + result.stderr
+    assert result.stderr == ""  # no InsecureRequestWarning from urllib3
+    check = result.check("s3")
+    assert check["status"] == "warn"
+    tls = next(step for step in check["steps"] if step["name"] == "tls")
+    assert tls["status"] == "warn"
+    assert "NOT verified" in tls["detail"]
+    assert "put, read back and deleted" in check["steps"][-1]["detail"]
 
 
 def test_nothing_listening_fails_at_tcp(
