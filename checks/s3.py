@@ -42,6 +42,13 @@ _FIX_RIGHTS = (
     "(arn:aws:s3:::BUCKET and arn:aws:s3:::BUCKET/*)"
 )
 _FIX_PATH_STYLE = "set s3.forcePathStyle: true (MinIO-style endpoints need path style)"
+_FIX_CLOCK = "synchronise this machine's clock (NTP/chrony); S3 refuses requests >15 min off"
+_FIX_UNREACHABLE = (
+    "check that the S3 endpoint is up and that no firewall or proxy stalls traffic from here, "
+    "or raise --timeout"
+)
+_FIX_NOT_S3 = "check that s3.host points at the S3 endpoint, not a web page or another service"
+_FIX_TLS = "check s3.secured and the endpoint's certificate (--ca-bundle for a private CA)"
 
 
 def checks(values: Values) -> list[Check]:
@@ -211,9 +218,6 @@ def _require_xml(response: dict[str, Any], operation: str) -> None:
         )
 
 
-_FIX_CLOCK = "synchronise this machine's clock (NTP/chrony); S3 refuses requests >15 min off"
-
-
 def _skew_message(probe: Probe, response: dict[str, Any]) -> str:
     """How far this machine's clock is from the server's (from its Date header)."""
     now = dt.datetime.now(dt.UTC)
@@ -225,9 +229,9 @@ def _skew_message(probe: Probe, response: dict[str, Any]) -> str:
             if date
             else dt.datetime.fromisoformat(str(server_time).replace("Z", "+00:00"))
         )
-    except (TypeError, ValueError):
+        offset = (now - theirs).total_seconds()
+    except (TypeError, ValueError):  # no usable server time (or one without a time zone)
         return "this machine's clock is too far from the server's (RequestTimeTooSkewed)"
-    offset = (now - theirs).total_seconds()
     probe.facts["clock_offset_s"] = round(offset, 1)
     direction = "ahead of" if offset > 0 else "behind"
     return (
@@ -541,14 +545,6 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
             f"{operation}: the server did not answer like S3 ({_root_cause(exc)})",
             _FIX_NOT_S3,
         ) from None
-
-
-_FIX_UNREACHABLE = (
-    "check that the S3 endpoint is up and that no firewall or proxy stalls traffic from here, "
-    "or raise --timeout"
-)
-_FIX_NOT_S3 = "check that s3.host points at the S3 endpoint, not a web page or another service"
-_FIX_TLS = "check s3.secured and the endpoint's certificate (--ca-bundle for a private CA)"
 
 
 def _root_cause(exc: BaseException) -> str:
