@@ -124,9 +124,10 @@ def _config(probe: Probe) -> S3Settings:
                 f"{str(given == 'https').lower()} if the endpoint speaks {given}",
             )
         endpoint = parse_endpoint(host, default_scheme=scheme)
-        if endpoint.path.strip("/"):
+        path = host.split("://", 1)[-1].partition("/")[2].strip("/")
+        if path:
             raise StepFailed(
-                f"s3.host has a path ({endpoint.path}); the chart expects host[:port]",
+                f"s3.host has a path (/{path}); the chart expects host[:port]",
                 "put only host[:port] in s3.host; the bucket goes in s3.framesBucketName",
             )
         bucket = str(values.get("s3.framesBucketName", ""))
@@ -389,6 +390,7 @@ def _roundtrip(probe: Probe, settings: S3Settings, style: str) -> None:
         except ClientError as exc:
             if _code(exc) != "AccessDenied":
                 raise StepFailed(f"PutObject {key} failed: {_error_text(exc)}") from None
+            scratch.gone = True  # refused: nothing was written, nothing to clean up
             missing = ["s3:PutObject"]
             if _delete_denied(probe, client, bucket, key):
                 missing.append("s3:DeleteObject")
@@ -421,7 +423,7 @@ def _roundtrip(probe: Probe, settings: S3Settings, style: str) -> None:
                 f"{_error_text(exc)}); remove it by hand",
                 f"grant the key {action} on arn:aws:s3:::{bucket}/*",
             ) from None
-        scratch.deleted = True
+        scratch.gone = True
         step.detail = f"put, read back and deleted {len(body)} bytes at s3://{bucket}/{key}"
 
 
@@ -448,7 +450,7 @@ class _Scratch:
         self.bucket = settings.bucket
         self.key = key
         self.version_id: str | None = None
-        self.deleted = False
+        self.gone = False
 
     def target(self) -> dict[str, str]:
         target = {"Bucket": self.bucket, "Key": self.key}
@@ -456,9 +458,9 @@ class _Scratch:
 
     def delete(self) -> None:
         """The cleanup action."""
-        if not self.deleted:
+        if not self.gone:
             self.client.delete_object(**self.target())
-            self.deleted = True
+            self.gone = True
 
 
 # --- boto3 plumbing -----------------------------------------------------------------------

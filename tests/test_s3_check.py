@@ -158,6 +158,12 @@ def test_scheme_contradicting_secured_fails_at_config(
     assert fix in failed["remediation"]
 
 
+@pytest.mark.parametrize("suffix", ["/sense-frames", "/a/b/"])
+def test_host_with_a_path_fails_at_config(tmp_path: Path, s3_server: S3Server, suffix: str) -> None:
+    host = f"{s3_server.host}:{s3_server.http_port}{suffix}"
+    assert_fails_at(run_s3(tmp_path, s3_values(s3_server, host=host)), "config", "has a path")
+
+
 def test_matching_scheme_is_accepted(tmp_path: Path, s3_server: S3Server) -> None:
     host = f"http://{s3_server.host}:{s3_server.http_port}"
     result = run_s3(tmp_path, s3_values(s3_server, host=host))
@@ -233,6 +239,8 @@ def test_missing_rights_are_named(
     result = run_s3(tmp_path, s3_values(s3_server, identity(s3_server, who)))
     failed = assert_fails_at(result, step, detail)
     assert fix in failed["remediation"]
+    # the put was refused: no cleanup to run, so no cleanup warning either
+    assert [s["name"] for s in result.check("s3")["steps"]].count("cleanup") == 0
 
 
 # --- bucket -------------------------------------------------------------------------------
