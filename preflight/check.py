@@ -15,6 +15,7 @@ A check's `run` walks the layers in order through `Probe.step`; the first step t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ from preflight.result import CheckResult, Status, StepResult
 from preflight.values import Values
 
 log = logging.getLogger(__name__)
+
+TEST_HOLD_ENV = "SENSE_PREFLIGHT_TEST_HOLD_S"
 
 
 class StepFailed(Exception):
@@ -149,8 +152,14 @@ class Probe:
             self.steps.append(StepResult(name, Status.SKIP, reason))
 
     def cleanup(self, description: str, action: Callable[[], Any]) -> None:
-        """Register an undo action for a write probe; it runs even if the run is interrupted."""
+        """Register an undo action for a write probe; it runs even if the run is interrupted.
+
+        Fault-injection tests set SENSE_PREFLIGHT_TEST_HOLD_S to pause the check right after
+        its scratch object exists, so they can interrupt it there and see the cleanup run."""
         self.cleanups.add(description, action)
+        hold = float(os.environ.get(TEST_HOLD_ENV) or 0)
+        if hold > 0:
+            time.sleep(min(hold, self.deadline.remaining()))
 
     def log(self, line: str) -> None:
         """Keep a client library's log line with this check (for the support bundle)."""
@@ -185,6 +194,7 @@ class Probe:
             steps=tuple(steps),
             facts=dict(self.facts),
             duration_s=time.monotonic() - self.started,
+            logs=tuple(self.log_lines),
         )
 
 

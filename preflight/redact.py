@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from html import escape as xml_escape
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+
+from preflight.result import CheckResult, Report
 
 REDACTED = "<redacted>"
 MIN_SECRET_LENGTH = 3
@@ -81,8 +83,25 @@ class Redactor:
     def for_values(cls, values: Mapping[str, Any]) -> Redactor:
         return cls(find_secrets(values))
 
-    def __call__(self, text: str) -> str:
-        return self._pattern.sub(REDACTED, text) if self._pattern else text
+    def __call__(self, text: str, marker: str = REDACTED) -> str:
+        return self._pattern.sub(marker, text) if self._pattern else text
+
+    def report(self, report: Report) -> Report:
+        """The report with every string (messages, steps, facts) scrubbed."""
+        return replace(report, checks=tuple(self.result(check) for check in report.checks))
+
+    def result(self, check: CheckResult) -> CheckResult:
+        return replace(
+            check,
+            message=self(check.message),
+            remediation=self(check.remediation),
+            steps=tuple(
+                replace(s, detail=self(s.detail), remediation=self(s.remediation))
+                for s in check.steps
+            ),
+            facts=self.values(dict(check.facts)),
+            logs=tuple(self(line) for line in check.logs),
+        )
 
     def values(self, node: Any, secret: bool = False) -> Any:
         """A copy of the values with every secret replaced (keys kept, so support sees them)."""
@@ -96,16 +115,3 @@ class Redactor:
         if secret and not isinstance(node, bool) and node is not None:
             return REDACTED
         return self(node) if isinstance(node, str) else node
-
-
-class RedactingFilter(logging.Filter):
-    """Scrubs every log record that reaches a handler."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redactor(record.getMessage())
-        record.args = None
-        return True
