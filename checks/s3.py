@@ -2,21 +2,18 @@
 
 Steps: config → dns → tcp → tls → auth → bucket → addressing → roundtrip. Every request goes
 through boto3 with connect/read timeouts taken from the check's deadline and no retries, so a
-server that accepts and never answers fails within `--timeout`. botocore's log lines are kept
-with the check (`probe.log`), never printed.
+server that accepts and never answers fails within `--timeout`. (botocore's log lines are
+kept with the check by the engine's log capture, never printed.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import logging
 import re
 import secrets
-import threading
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -33,7 +30,6 @@ TIMEOUT_MARGIN_S = 0.2
 # The round trip's requests end this much earlier, so its delete runs within the deadline.
 CLEANUP_RESERVE_S = 0.5
 CLEANUP_TIMEOUT_S = 3.0
-LIBRARY_LOGGERS = ("botocore", "boto3", "urllib3")
 _AWS_REGIONAL_HOST = re.compile(r"(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.")
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _FIX_KEYS = "check s3.accessKey / s3.secretKey: both must come from the same key pair"
@@ -92,17 +88,16 @@ class S3Settings:
 
 def run(probe: Probe) -> None:
     """Walk the layers in order; the first failing one ends the check."""
-    with _library_logs_kept(probe):
-        settings = _config(probe)
-        with reach(probe, settings.endpoint, settings.tls):
-            pass
-        _auth(probe, settings)
-        _bucket(probe, settings)
-        style = _addressing(probe, settings)
-        if probe.options.read_only:
-            probe.skip("roundtrip", "--read-only: no test object written")
-            return
-        _roundtrip(probe, settings, style)
+    settings = _config(probe)
+    with reach(probe, settings.endpoint, settings.tls):
+        pass
+    _auth(probe, settings)
+    _bucket(probe, settings)
+    style = _addressing(probe, settings)
+    if probe.options.read_only:
+        probe.skip("roundtrip", "--read-only: no test object written")
+        return
+    _roundtrip(probe, settings, style)
 
 
 # --- config -------------------------------------------------------------------------------
@@ -566,30 +561,3 @@ def _error_text(exc: Any) -> str:
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     message = error.get("Message") or ""
     return f"{error.get('Code', 'error')} (HTTP {status})" + (f": {message}" if message else "")
-
-
-@contextmanager
-def _library_logs_kept(probe: Probe) -> Iterator[None]:
-    """Keep botocore/urllib3 warnings of this check's thread with the check, not the terminal."""
-    handler = _ProbeLogHandler(probe, threading.get_ident())
-    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
-
-
-class _ProbeLogHandler(logging.Handler):
-    """Hands a client library's records from one thread to `probe.log`."""
-
-    def __init__(self, probe: Probe, thread: int) -> None:
-        super().__init__(logging.WARNING)
-        self.probe = probe
-        self.thread = thread
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.probe.log(f"{record.name}: {record.getMessage()}")
