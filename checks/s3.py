@@ -532,11 +532,13 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
         raise StepFailed(
             f"{operation}: cannot connect: {_root_cause(exc)}", _FIX_UNREACHABLE
         ) from None
-    except bx.ConnectionClosedError:
-        raise StepFailed(
-            f"{operation}: the server closed the connection without answering",
-            _FIX_NOT_S3,
-        ) from None
+    except bx.ConnectionClosedError as exc:
+        import http.client
+
+        what = "closed the connection without answering"
+        if isinstance(_innermost(exc), http.client.BadStatusLine):
+            what = "did not answer like S3 (not even HTTP)"
+        raise StepFailed(f"{operation}: the server {what}", _FIX_NOT_S3) from None
     except (ResponseParserError, bx.HTTPClientError) as exc:
         raise StepFailed(
             f"{operation}: the server did not answer like S3 ({_root_cause(exc)})",
@@ -544,11 +546,17 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
         ) from None
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The innermost exception's text, on one line."""
+def _innermost(exc: BaseException) -> BaseException:
+    """The exception at the bottom of the cause/context chain."""
     while exc.__cause__ is not None or exc.__context__ is not None:
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
+    return exc
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost exception's text, on one line."""
+    inner = _innermost(exc)
+    return " ".join(str(inner).split())[:200] or type(inner).__name__
 
 
 def _code(exc: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 import signal
 import socket
 import subprocess
@@ -76,13 +77,13 @@ def run_s3(tmp_path: Path, values: dict[str, Any], *args: str, **kwargs: Any) ->
 
 
 def assert_fails_at(result: CliResult, step: str, *phrases: str) -> dict[str, Any]:
-    """Exit 3, the s3 check failed at `step`, its detail holds every phrase, and no client
-    library wrote to the terminal."""
+    """Exit 3, the s3 check failed at `step` (a pattern: `tcp|auth`), its detail holds every
+    phrase, and no client library wrote to the terminal."""
     assert result.code == 3, result.stdout + result.stderr
     assert result.stderr == ""
     assert result.check("s3")["status"] == "fail"
     failed = result.failed_step("s3")
-    assert failed["name"] == step, failed
+    assert re.fullmatch(step, failed["name"]), failed
     for phrase in phrases:
         assert phrase in failed["detail"], failed
     assert failed["remediation"]
@@ -436,16 +437,30 @@ def test_accept_and_hang_fails_within_the_timeout(
     print(f"\ns3 check, accept-and-hang ({step}): {duration:.2f}s, CLI {result.duration_s:.2f}s")
 
 
-@pytest.mark.parametrize("server", ["reset", "garbage", "http"])
+@pytest.mark.parametrize(
+    ("server", "secured", "step", "phrase"),
+    [
+        ("reset", False, "tcp|auth", "reset|closed the connection"),
+        ("garbage", False, "auth", "did not answer like S3"),
+        ("http", False, "auth", "did not answer like S3"),
+        ("tls_untrusted", True, "tls", "unknown authority"),
+        ("tls_expired", True, "tls", "expired"),
+        ("tls_stall", True, "tls", "timed out"),
+    ],
+)
 def test_hostile_servers_fail_cleanly(
-    tmp_path: Path, s3_server: S3Server, hostile: HostileServers, server: str
+    tmp_path: Path,
+    s3_server: S3Server,
+    hostile: HostileServers,
+    server: str,
+    secured: bool,
+    step: str,
+    phrase: str,
 ) -> None:
-    values = s3_values(s3_server, host=f"127.0.0.1:{getattr(hostile, server)}")
-    result = run_s3(tmp_path, values)
-    assert result.code == 3, result.stdout + result.stderr
-    failed = result.failed_step("s3")
-    assert failed["name"] == "auth"
-    assert "unexpected error" not in failed["detail"]
+    values = s3_values(s3_server, host=f"127.0.0.1:{getattr(hostile, server)}", secured=secured)
+    result = run_s3(tmp_path, values, "--ca-bundle", str(s3_server.ca))
+    failed = assert_fails_at(result, step)
+    assert re.search(phrase, failed["detail"]), failed
     assert result.check("s3")["duration_s"] < TIMEOUT + 0.5
 
 
