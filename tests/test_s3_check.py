@@ -30,7 +30,7 @@ STEPS = ["config", "dns", "tcp", "auth", "bucket", "addressing", "roundtrip"]
 
 @pytest.fixture(scope="module", autouse=True)
 def nothing_left_behind(s3_server: S3Server) -> Iterator[None]:
-    """After every test of this module, no scratch object remains under sense-preflight/."""
+    """When this module's tests are done, no scratch object remains under sense-preflight/."""
     yield
     assert s3_server.scratch_keys() == []
 
