@@ -82,6 +82,9 @@ class ClickHouseServer:
         return self.users["admin"]
 
 
+#: A started server and how to stop it.
+Started = tuple[ClickHouseServer, Callable[[], None]]
+
 _DATA = f"{DATABASE}.*"
 _FRESH = f"{MISSING_DATABASE}.*"
 
@@ -105,6 +108,12 @@ USERS_26: Mapping[str, ClickHouseUser] = MappingProxyType(
             "sense-Nocreate-pw-71fa",
             (f"GRANT SELECT, INSERT, ALTER, CREATE TABLE, DROP TABLE ON {_FRESH}",),
         ),
+        # Everything, except INSERT into the check's scratch tables: its roundtrip fails midway.
+        "no_scratch_insert": ClickHouseUser(
+            "sense_noscratch",
+            "sense-Noscratch-pw-d81b",
+            (f"GRANT ALL ON {_DATA}", f"REVOKE INSERT ON {DATABASE}.sense_preflight_*"),
+        ),
         # Right password, but only allowed to log in from an address the tests never have.
         "elsewhere": ClickHouseUser(
             "sense_elsewhere",
@@ -115,9 +124,14 @@ USERS_26: Mapping[str, ClickHouseUser] = MappingProxyType(
     }
 )
 
-#: 18.16 predates SQL grants: one user with full rights is all its tests need.
+#: 18.16 predates SQL grants: users have full rights; one may not log in from loopback.
 USERS_18: Mapping[str, ClickHouseUser] = MappingProxyType(
-    {"admin": ClickHouseUser("sense_admin", "sense-Admin18-pw-2a9d")}
+    {
+        "admin": ClickHouseUser("sense_admin", "sense-Admin18-pw-2a9d"),
+        "elsewhere": ClickHouseUser(
+            "sense_elsewhere", "sense-Elsewhere18-pw-e5a0", networks=("10.255.255.1",)
+        ),
+    }
 )
 
 _CHDB_DEFAULT_USER = ClickHouseUser(
@@ -276,7 +290,7 @@ class _ChdbProcess:
         self.process.stop()
 
 
-def _start_chdb(run_dir: Path, log_dir: Path) -> tuple[ClickHouseServer, Callable[[], None]]:
+def _start_chdb(run_dir: Path, log_dir: Path) -> Started:
     """ClickHouse 26.9 from chdb in its own process; the server and how to stop it."""
     run_dir.mkdir(parents=True)
     http_port, tcp_port = free_port(), free_port()
@@ -321,9 +335,7 @@ def _clickhouse18_config(run_dir: Path, http_port: int, tcp_port: int) -> str:
 """
 
 
-def _start_clickhouse18(
-    run_dir: Path, log_dir: Path
-) -> tuple[ClickHouseServer, Callable[[], None]]:
+def _start_clickhouse18(run_dir: Path, log_dir: Path) -> Started:
     """Debian's ClickHouse 18.16 with our config; the server and how to stop it."""
     run_dir.mkdir(parents=True)
     http_port, tcp_port = free_port(), free_port()
@@ -345,7 +357,7 @@ def _start_clickhouse18(
 
 def _from_container(
     image: str, users: Mapping[str, ClickHouseUser], root: str, folder: Path
-) -> tuple[ClickHouseServer, Callable[[], None]] | None:
+) -> Started | None:
     """A ClickHouse container with our users mounted, or None without Docker/testcontainers."""
     if importlib.util.find_spec("testcontainers") is None:
         return None
@@ -370,26 +382,50 @@ def _from_container(
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-def _serve(
-    env_var: str,
-    users: Mapping[str, ClickHouseUser],
-    local: Callable[[], tuple[ClickHouseServer, Callable[[], None]]] | None,
-    container: Callable[[], tuple[ClickHouseServer, Callable[[], None]] | None],
-    missing: str,
-) -> Iterator[ClickHouseServer]:
-    """A server from the environment, else the local process, else a container, else skip."""
-    server = _from_env(env_var, users)
-    if server is not None:
-        yield server
-        return
-    started = local() if local is not None else container()
-    if started is None:
-        pytest.skip(missing)
-    server, stop = started
-    try:
-        yield _ready(server)
-    finally:
-        stop()
+@dataclass(frozen=True)
+class _Source:
+    """Where one ClickHouse of the tests comes from, in test-services.md's order."""
+
+    env_var: str
+    users: Mapping[str, ClickHouseUser]
+    image: str
+    xml_root: str
+    missing: str
+
+    def serve(
+        self, local: Callable[[], Started] | None, folder: Path
+    ) -> Iterator[ClickHouseServer]:
+        """The environment's server, else the local process, else a container, else skip."""
+        server = _from_env(self.env_var, self.users)
+        if server is not None:
+            yield server
+            return
+        started = (
+            local() if local else _from_container(self.image, self.users, self.xml_root, folder)
+        )
+        if started is None:
+            pytest.skip(self.missing)
+        server, stop = started
+        try:
+            yield _ready(server)
+        finally:
+            stop()
+
+
+_SOURCE_26 = _Source(
+    "SENSE_TEST_CLICKHOUSE26_URL",
+    USERS_26,
+    "clickhouse/clickhouse-server:26.9",
+    "clickhouse",
+    f"no ClickHouse 26: chdb-core is not installed ({SETUP_HINT}) and no Docker engine",
+)
+_SOURCE_18 = _Source(
+    "SENSE_TEST_CLICKHOUSE18_URL",
+    USERS_18,
+    "yandex/clickhouse-server:18.16",
+    "yandex",
+    f"no ClickHouse 18.16: no {CLICKHOUSE18_BINARY} ({SETUP_HINT}) and no Docker engine",
+)
 
 
 @pytest.fixture(scope="session")
@@ -403,37 +439,13 @@ def clickhouse26(session_dir: Path) -> Iterator[ClickHouseServer]:
                 f"chdb-core {installed} found, the recipe needs {CHDB_VERSION}: {SETUP_HINT}"
             )
         local = partial(_start_chdb, session_dir / "clickhouse26", session_dir)
-    yield from _serve(
-        "SENSE_TEST_CLICKHOUSE26_URL",
-        USERS_26,
-        local,
-        partial(
-            _from_container,
-            "clickhouse/clickhouse-server:26.9",
-            USERS_26,
-            "clickhouse",
-            session_dir / "clickhouse26-docker",
-        ),
-        f"no ClickHouse 26: chdb-core is not installed ({SETUP_HINT}) and no Docker engine",
-    )
+    yield from _SOURCE_26.serve(local, session_dir / "clickhouse26-docker")
 
 
 @pytest.fixture(scope="session")
 def clickhouse18(session_dir: Path) -> Iterator[ClickHouseServer]:
-    """ClickHouse 18.16.1, too old for clickhouse-connect, with one admin user."""
+    """ClickHouse 18.16.1, too old for clickhouse-connect; its users have every right."""
     local = None
     if CLICKHOUSE18_BINARY.exists():
         local = partial(_start_clickhouse18, session_dir / "clickhouse18", session_dir)
-    yield from _serve(
-        "SENSE_TEST_CLICKHOUSE18_URL",
-        USERS_18,
-        local,
-        partial(
-            _from_container,
-            "yandex/clickhouse-server:18.16",
-            USERS_18,
-            "yandex",
-            session_dir / "clickhouse18-docker",
-        ),
-        f"no ClickHouse 18.16: no {CLICKHOUSE18_BINARY} ({SETUP_HINT}) and no Docker engine",
-    )
+    yield from _SOURCE_18.serve(local, session_dir / "clickhouse18-docker")
