@@ -3,18 +3,24 @@ the hostile servers, and one fake (a server that answers `/ping` and then hangs)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.servers._tls import issue_cert
 from tests.servers.clickhouse import ClickHouseServer, http_query
 from tests.servers.hostile import HostileServers, _Listener
 
@@ -108,6 +114,59 @@ def test_secure_flag_means_https(tmp_path: Path, clickhouse26: ClickHouseServer)
     """chdb serves no HTTPS: a secure flag against its plain port must fail at tls."""
     values = clickhouse_values(clickhouse26, secure=True)
     expect(run_check(tmp_path, values), "fail", "tls", "did not answer with TLS")
+
+
+@pytest.fixture(scope="module")
+def tls_front(
+    clickhouse26: ClickHouseServer, test_ca: trustme.CA, session_dir: Path
+) -> Iterator[tuple[int, Path]]:
+    """HTTPS in front of the real 26.9 (chdb serves no HTTPS): a TLS terminator on loopback
+    whose certificate comes from the session CA. Yields its port and the CA file."""
+    cert = issue_cert(test_ca, session_dir / "clickhouse-tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert.cert), str(cert.key))
+
+    def relay(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(30)
+        with (
+            context.wrap_socket(conn, server_side=True) as tls,
+            socket.create_connection((clickhouse26.host, clickhouse26.port), 5) as upstream,
+        ):
+            back = threading.Thread(target=relay, args=(upstream, tls), daemon=True)
+            back.start()
+            relay(tls, upstream)
+            back.join(30)
+
+    listener = _Listener(handle)
+    yield listener.port, cert.ca
+    listener.close()
+
+
+def test_https_with_the_ca_bundle_passes(
+    tmp_path: Path, clickhouse26: ClickHouseServer, tls_front: tuple[int, Path]
+) -> None:
+    port, ca = tls_front
+    values = clickhouse_values(
+        clickhouse26, host="localhost", port=port, secure=True, caBundle=str(ca)
+    )
+    entry = expect(run_check(tmp_path, values), "pass", "roundtrip", "created, wrote")
+    assert entry["steps"][3]["name"] == "tls"
+    assert entry["facts"]["tls_version"].startswith("TLS")
+    assert entry["steps"][4]["detail"] == f"GET https://localhost:{port}/ping answered Ok."
+
+
+def test_https_without_the_ca_fails_at_tls(
+    tmp_path: Path, clickhouse26: ClickHouseServer, tls_front: tuple[int, Path]
+) -> None:
+    values = clickhouse_values(clickhouse26, host=f"https://localhost:{tls_front[0]}")
+    expect(run_check(tmp_path, values), "fail", "tls", "certificate signed by unknown authority")
 
 
 # --- users the check must turn down -----------------------------------------------------------
