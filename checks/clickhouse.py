@@ -215,6 +215,8 @@ def _log_in(probe: Probe, target: Target, client_address: str) -> Session:
         )
     except Error as exc:
         _raise_if_auth(exc.code, _server_message(exc), target, client_address)
+        if exc.code is None and "timed out" in str(exc).lower():
+            raise _timed_out(probe, "log in") from None
         return Session(None, _plain_version(probe, target, client_address), _server_message(exc))
     query = "SELECT currentUser(), timezone()"
     rows = _call(probe, "read the current user", client, client.query, query).result_rows
@@ -415,11 +417,16 @@ def _call(
     except Error as exc:
         code = exc.code
         if code is None and "timed out" in str(exc).lower():
-            raise StepFailed(
-                f"ClickHouse did not answer within --timeout {probe.options.timeout_s:g}s",
-                "check the server's load and network, or raise --timeout",
-            ) from None
+            raise _timed_out(probe, what) from None
         raise ServerError(what, code, _server_message(exc)) from None
+
+
+def _timed_out(probe: Probe, what: str) -> StepFailed:
+    return StepFailed(
+        f"timed out trying to {what}: ClickHouse answered /ping, then nothing within "
+        f"--timeout {probe.options.timeout_s:g}s",
+        "check the server's load and what sits in between, or raise --timeout",
+    )
 
 
 def _server_message(exc: Exception) -> str:
