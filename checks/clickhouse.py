@@ -219,6 +219,7 @@ def _log_in(probe: Probe, target: Target, client_address: str) -> Session:
             raise _timed_out(probe, "log in") from None
         return Session(None, _plain_version(probe, target, client_address), _server_message(exc))
     query = "SELECT currentUser(), timezone()"
+    probe.cleanup("close the ClickHouse client", client.close)
     rows = _call(probe, "read the current user", client, client.query, query).result_rows
     probe.facts.update(current_user=rows[0][0], timezone=rows[0][1])
     return Session(client, client.server_version or "unknown")
