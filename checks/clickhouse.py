@@ -125,13 +125,20 @@ def run(probe: Probe) -> None:
 
 
 def _target(probe: Probe) -> Target:
-    """Endpoint, TLS and credentials; a secure flag, an https:// host or port 8443 mean HTTPS."""
+    """Endpoint, TLS and credentials. A secure flag, an https:// host, or port 8443 on a host
+    without a scheme mean HTTPS (default port 8443); else HTTP on 8123."""
     values = probe.values
+    host = str(values.get("clickhouse.host", ""))
     port = values.get("clickhouse.port")
     flagged = values.enabled("clickhouse.secure") or values.enabled("clickhouse.secured")
-    default_port = int(port) if port else (HTTPS_PORT if flagged else HTTP_PORT)
-    endpoint = parse_endpoint(values.get("clickhouse.host", ""), default_port=default_port)
-    secure = flagged or endpoint.scheme == "https" or endpoint.port == HTTPS_PORT
+    https_url = host.strip().lower().startswith("https://")
+    default_port = int(port) if port else HTTPS_PORT if flagged or https_url else HTTP_PORT
+    endpoint = parse_endpoint(host, default_port=default_port)
+    secure = (
+        flagged
+        or endpoint.scheme == "https"
+        or (endpoint.scheme == "" and endpoint.port == HTTPS_PORT)
+    )
     if endpoint.scheme not in ("", "http", "https"):
         raise StepFailed(
             f"clickhouse.host has scheme {endpoint.scheme}://; the API speaks HTTP(S) to it",

@@ -169,6 +169,27 @@ def test_https_without_the_ca_fails_at_tls(
     expect(run_check(tmp_path, values), "fail", "tls", "certificate signed by unknown authority")
 
 
+@pytest.mark.parametrize(
+    ("clickhouse", "url"),
+    [
+        ({"host": "127.0.0.1"}, "http://127.0.0.1:8123"),
+        ({"host": "127.0.0.1", "secure": True}, "https://127.0.0.1:8443"),
+        ({"host": "127.0.0.1", "secured": True, "port": 9443}, "https://127.0.0.1:9443"),
+        ({"host": "127.0.0.1", "port": 8443}, "https://127.0.0.1:8443"),
+        ({"host": "https://127.0.0.1"}, "https://127.0.0.1:8443"),
+        ({"host": "http://127.0.0.1:8443"}, "http://127.0.0.1:8443"),
+    ],
+)
+def test_config_reads_scheme_and_port(tmp_path: Path, clickhouse: dict[str, Any], url: str) -> None:
+    values = example_values()
+    values["clickhouse"].update(clickhouse)
+    path = write_values(tmp_path, values)
+    result = run_cli(path, "--only", "clickhouse", "--format", "json", "--timeout", "2")
+    config = result.check("clickhouse")["steps"][0]
+    assert config["name"] == "config"
+    assert config["detail"] == f"{url}, database axion_sense, user default"
+
+
 # --- users the check must turn down -----------------------------------------------------------
 
 
