@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -103,6 +104,12 @@ def run(probe: Probe) -> None:
     with probe.step("version") as step:
         client = _judge_version(probe, session)
         step.detail = f"ClickHouse {session.version}"
+    with closing(client):
+        _use(probe, client, target)
+
+
+def _use(probe: Probe, client: Client, target: Target) -> None:
+    """The layers that need a working client: database, permissions, roundtrip."""
     with probe.step("database") as step:
         exists, grants = _database(probe, client, target)
         step.detail = _database_detail(target, exists)
@@ -226,7 +233,6 @@ def _log_in(probe: Probe, target: Target, client_address: str) -> Session:
             raise _timed_out(probe, "log in") from None
         return Session(None, _plain_version(probe, target, client_address), _server_message(exc))
     query = "SELECT currentUser(), timezone()"
-    probe.cleanup("close the ClickHouse client", client.close)
     rows = _call(probe, "read the current user", client, client.query, query).result_rows
     probe.facts.update(current_user=rows[0][0], timezone=rows[0][1])
     return Session(client, client.server_version or "unknown")
@@ -365,14 +371,14 @@ def _permissions(probe: Probe, client: Client, target: Target, grants: list[str]
 
 
 def _roundtrip(probe: Probe, client: Client, target: Target) -> str:
-    """Create a scratch MergeTree table, write a row, read it back, drop it (the drop is also
-    registered as a cleanup, so it runs when a step fails or the run is interrupted)."""
+    """Create a scratch MergeTree table, write a row, read it back, drop it. Once the table
+    exists its drop is also a cleanup: it runs when a step fails or the run is interrupted."""
     name = f"{SCRATCH_PREFIX}{secrets.token_hex(6)}"
     table = f"{_quote(target.database)}.{_quote(name)}"
-    probe.cleanup(f"drop scratch table {target.database}.{name}", partial(_drop, target, table))
-    token = secrets.token_hex(8)
     create = f"CREATE TABLE {table} (id UInt32, token String) ENGINE = MergeTree ORDER BY id"
     _call(probe, "create a scratch table", client, client.command, create)
+    probe.cleanup(f"drop scratch table {target.database}.{name}", partial(_drop, target, table))
+    token = secrets.token_hex(8)
     row = [[1, token]]
     _call(probe, "insert a row", client, client.insert, table, row, column_names=["id", "token"])
     select = f"SELECT id, token FROM {table}"

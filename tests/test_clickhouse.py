@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import trustme
 
+from preflight.check import TEST_HOLD_ENV
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers._tls import issue_cert
 from tests.servers.clickhouse import ClickHouseServer, http_query
@@ -392,13 +393,14 @@ def test_scratch_table_is_dropped_when_the_run_is_interrupted(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "NO_COLOR": "1"},
+        # The engine holds the check once the scratch table exists: Ctrl-C lands there.
+        env={**os.environ, "NO_COLOR": "1", TEST_HOLD_ENV: "10"},
     )
     seen: list[str] = []
     deadline = time.monotonic() + 15
     while not seen and proc.poll() is None and time.monotonic() < deadline:
         seen = scratch_tables(clickhouse26)
-    proc.send_signal(signal.SIGINT)  # Ctrl-C while the scratch table exists
+    proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=15)
     assert seen, "the run ended before its scratch table could be seen"
     assert "interrupted: cleanups ran" in stderr
