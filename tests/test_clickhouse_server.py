@@ -138,3 +138,9 @@ def test_18_is_too_old_for_clickhouse_connect(clickhouse18: ClickHouseServer) ->
 def test_18_native_port_answers_http_with_a_hint(clickhouse18: ClickHouseServer) -> None:
     answer = http_to_native_port(clickhouse18)
     assert b"is for clickhouse-client program" in answer
+
+
+def test_18_says_when_a_user_may_not_log_in_from_here(clickhouse18: ClickHouseServer) -> None:
+    _, _, body = query_error(clickhouse18, "SELECT 1", clickhouse18.users["elsewhere"])
+    assert "Code: 195" in body
+    assert "not allowed to connect from address 127.0.0.1" in body
