@@ -180,16 +180,8 @@ def _reach(probe: Probe, settings: Settings) -> list[Link]:
 
     def connect(pair: tuple[Endpoint, list[str]], deadline: Deadline) -> Link:
         endpoint, ips = pair
-        sock = connect_tcp(ips, endpoint.port, deadline)
-        try:
-            peer = Endpoint(sock.getpeername()[0], endpoint.port).netloc
-        except OSError:
-            sock.close()
-            raise StepFailed(
-                f"TCP: {endpoint.netloc}: connection reset as soon as it was accepted",
-                "check that the service is healthy and that no proxy drops the connection",
-            ) from None
-        return Link(endpoint, ips, sock, peer)
+        sock, address = connect_tcp(ips, endpoint.port, deadline)
+        return Link(endpoint, ips, sock, Endpoint(address, endpoint.port).netloc)
 
     links = _each_address(
         probe,
@@ -233,7 +225,7 @@ def _reach(probe: Probe, settings: Settings) -> list[Link]:
 def _speaks_plain_kafka(link: Link, deadline: Deadline) -> bool:
     """After a failed TLS handshake: does a fresh plain connection answer ApiVersions?"""
     try:
-        sock = connect_tcp(link.addresses, link.endpoint.port, deadline)
+        sock, _ = connect_tcp(link.addresses, link.endpoint.port, deadline)
     except (StepFailed, TimeoutError):
         return False
     try:
@@ -452,7 +444,7 @@ def _sasl_greeting(
 
 def _answers_without_auth(settings: Settings, link: Link, deadline: Deadline) -> bool:
     """On a fresh connection: does the listener answer Metadata without authentication?"""
-    sock = connect_tcp(link.addresses, link.endpoint.port, deadline)
+    sock, _ = connect_tcp(link.addresses, link.endpoint.port, deadline)
     try:
         if settings.tls is not None:
             sock, _ = tls_handshake(sock, link.endpoint.host, settings.tls, deadline)
@@ -553,7 +545,7 @@ def _advertised(probe: Probe, settings: Settings, cluster: wire.Cluster) -> None
 
         def connect(endpoint: Endpoint, deadline: Deadline) -> str:
             ips = resolve(endpoint.host, endpoint.port, deadline)
-            sock = connect_tcp(ips, endpoint.port, deadline)
+            sock, _ = connect_tcp(ips, endpoint.port, deadline)
             try:
                 if settings.tls is not None:
                     sock, _ = tls_handshake(sock, endpoint.host, settings.tls, deadline)
