@@ -678,8 +678,10 @@ def _roundtrip(probe: Probe, client: KafkaClient, topic: str, replicas: int, cre
     with probe.step("roundtrip") as step:
         started = time.monotonic()
         if not created:
-            probe.cleanup(f"delete topic {topic}", lambda: _delete_topic(client, topic))
-            _create_topic(client, topic, replicas, validate_only=False)
+            try:
+                _create_topic(client, topic, replicas, validate_only=False)
+            finally:  # also after a failed or timed-out request: the broker may have created it
+                probe.cleanup(f"delete topic {topic}", lambda: _delete_topic(client, topic))
         payload = f"sense-preflight {uuid.uuid4()}".encode()
         offset = _produce(client, topic, payload)
         group = f"sense-preflight-{uuid.uuid4().hex[:12]}"

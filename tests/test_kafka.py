@@ -3,11 +3,12 @@ servers: every outcome in text and JSON."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from checks._kafka_protocol import (
     PRODUCE,
     infer_release,
 )
-from preflight.check import Probe
+from preflight.check import TEST_HOLD_ENV, Probe
 from preflight.deadline import Deadline
 from preflight.net import Endpoint
 from preflight.options import RunOptions
@@ -401,19 +402,7 @@ def test_interrupted_run_deletes_its_topic(
 ) -> None:
     broker, holder = produce_holder
     holder.held.clear()
-    values = example_values()
-    values["kafka"] = {"bootstrapServers": broker.advertised}
-    command = [sys.executable, "-m", "preflight", str(write_values(tmp_path, values))]
-    with subprocess.Popen(
-        [*command, "--only", "kafka", "--timeout", "30"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as cli:
-        assert holder.held.wait(20), "the run never reached produce"
-        cli.send_signal(signal.SIGINT)
-        _, stderr = cli.communicate(timeout=20)
-    assert cli.returncode != 0
+    stderr = interrupt(tmp_path, broker.advertised, lambda: holder.held.wait(0.05))
     assert "interrupted: cleanups ran" in stderr
     assert leftovers(broker) == []
 
@@ -422,3 +411,37 @@ def test_filter_by_env_needs_global_env(tmp_path: Path, kafka_tansu: KafkaBroker
     step = failure(tmp_path, kafka_tansu.bootstrap, "config", filterByEnv=True)
     assert step["detail"] == "kafka.filterByEnv is true but global.env is not set"
     assert "global.env" in step["remediation"]
+
+
+def test_interrupted_while_holding_the_topic(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
+    """The engine's fault-injection hold pauses the check once its topic exists; Ctrl-C then."""
+    hold = {TEST_HOLD_ENV: "20"}
+    stderr = interrupt(
+        tmp_path, kafka_broker.bootstrap, lambda: bool(leftovers(kafka_broker)), hold
+    )
+    assert "interrupted: cleanups ran" in stderr
+    assert leftovers(kafka_broker) == []
+
+
+def interrupt(
+    folder: Path, bootstrap: str, ready: Callable[[], bool], env: dict[str, str] | None = None
+) -> str:
+    """Run the kafka check, press Ctrl-C once `ready()` is true, and return its stderr."""
+    values = example_values()
+    values["kafka"] = {"bootstrapServers": bootstrap}
+    command = [sys.executable, "-m", "preflight", str(write_values(folder, values))]
+    with subprocess.Popen(
+        [*command, "--only", "kafka", "--timeout", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    ) as cli:
+        deadline = time.monotonic() + 20
+        while not ready():
+            assert time.monotonic() < deadline, "the run never reached the point to interrupt"
+            time.sleep(0.05)
+        cli.send_signal(signal.SIGINT)
+        _, stderr = cli.communicate(timeout=20)
+    assert cli.returncode != 0
+    return stderr
