@@ -6,6 +6,7 @@ loopback port, in a temporary folder, and stops it by its PID at the end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -31,12 +32,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None
+) -> None:
     """Block until host:port accepts TCP, or raise with the reason."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode} before listening on {port}")
+            raise RuntimeError(
+                f"server exited with code {proc.returncode} before listening on {port}"
+            )
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -64,10 +69,8 @@ class ServerProcess:
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM the process group, then SIGKILL after `grace` seconds; remove leftovers."""
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(grace)
             except subprocess.TimeoutExpired:

@@ -28,8 +28,11 @@ def issue_cert(
     folder.mkdir(parents=True, exist_ok=True)
     kwargs = {}
     if expired:
-        now = dt.datetime.now(dt.timezone.utc)
-        kwargs = {"not_before": now - dt.timedelta(days=30), "not_after": now - dt.timedelta(days=1)}
+        now = dt.datetime.now(dt.UTC)
+        kwargs = {
+            "not_before": now - dt.timedelta(days=30),
+            "not_after": now - dt.timedelta(days=1),
+        }
     server = ca.issue_cert(*(names or ("127.0.0.1", "localhost")), **kwargs)
     files = CertFiles(ca=folder / "ca.crt", cert=folder / "server.crt", key=folder / "server.key")
     ca.cert_pem.write_to_path(str(files.ca))

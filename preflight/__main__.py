@@ -1,0 +1,5 @@
+"""`python -m preflight` is the same as the `sense-preflight` command."""
+
+from preflight.cli import main
+
+main()

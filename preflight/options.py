@@ -1,0 +1,24 @@
+"""Run-wide settings from the command line that checks may read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_NAMESPACE = "axion-sense"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user asked of this run, beside the values."""
+
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    read_only: bool = False
+    ca_bundle: Path | None = None
+    insecure_skip_tls_verify: bool = False
+    namespace: str = DEFAULT_NAMESPACE
+    kubeconfig: Path | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    registry_config: Path | None = None
