@@ -28,7 +28,7 @@ MODEL_DSL = (
 
 
 def _name() -> str:
-    return f"sense-preflight-test-{secrets.token_hex(4)}"
+    return f"sense-test-{secrets.token_hex(4)}"
 
 
 def _fga(openfga: OpenFgaServer, *args: str, key: str | None) -> subprocess.CompletedProcess[str]:

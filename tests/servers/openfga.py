@@ -108,6 +108,7 @@ class FakeOpenFga:
     """The fake's state: pre-shared keys, stores and authorization models, behind one lock."""
 
     keys: frozenset[str]
+    name_filter: bool = True
     stores: dict[str, _Store] = field(default_factory=dict)
     models: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -147,7 +148,7 @@ class FakeOpenFga:
         raise ApiError(HTTPStatus.NOT_FOUND, "undefined_endpoint", "Not Found")
 
     def list_stores(self, query: dict[str, str]) -> dict[str, Any]:
-        name = query.get("name")
+        name = query.get("name") if self.name_filter else None
         if name is not None and not re.match(STORE_NAME_PATTERN, name):
             raise _regex_error("ListStoresRequest", "Name", STORE_NAME_PATTERN)
         stores = [
@@ -356,22 +357,47 @@ class OpenFgaServer:
         with self.client() as client:
             client.delete(f"/stores/{store_id}").raise_for_status()
 
-    def store_ids(self, name: str) -> list[str]:
-        """Ids of the live stores named exactly `name`, over every page."""
-        ids: list[str] = []
-        token = ""
+    def stores(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The live stores (named exactly `name`, if given), over every page."""
+        found: list[dict[str, Any]] = []
+        params: dict[str, str | int] = {"page_size": MAX_PAGE_SIZE}
         with self.client() as client:
             while True:
-                params: dict[str, str | int] = {
-                    "name": name,
-                    "page_size": MAX_PAGE_SIZE,
-                    "continuation_token": token,
-                }
                 page = client.get("/stores", params=params).raise_for_status().json()
-                ids += [store["id"] for store in page["stores"]]
-                token = page["continuation_token"]
-                if not token:
-                    return ids
+                found += [store for store in page["stores"] if name in (None, store["name"])]
+                if not page["continuation_token"]:
+                    return found
+                params["continuation_token"] = page["continuation_token"]
+
+    def store_ids(self, name: str) -> list[str]:
+        """Ids of the live stores named exactly `name`."""
+        return [store["id"] for store in self.stores(name)]
+
+    def write_model(self, store_id: str, *types: str) -> str:
+        """Write an authorization model with these types; return its id."""
+        body = {"schema_version": "1.1", "type_definitions": [{"type": t} for t in types]}
+        with self.client() as client:
+            response = client.post(f"/stores/{store_id}/authorization-models", json=body)
+        return str(response.raise_for_status().json()["authorization_model_id"])
+
+
+def _serve_fake(fake: FakeOpenFga) -> Iterator[OpenFgaServer]:
+    """Run the fake in a thread of the test session until the session ends."""
+    started = time.monotonic()
+    server = _FakeHttpServer(free_port(), fake)
+    thread = threading.Thread(target=server.serve_forever, name="fake-openfga", daemon=True)
+    thread.start()
+    try:
+        yield OpenFgaServer(
+            url=f"http://{HOST}:{server.server_port}",
+            api_key=next(iter(fake.keys)),
+            fake=True,
+            startup_s=time.monotonic() - started,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @pytest.fixture(scope="session")
@@ -384,19 +410,12 @@ def openfga() -> Iterator[OpenFgaServer]:
             pytest.fail("SENSE_TEST_OPENFGA_URL needs SENSE_TEST_OPENFGA_KEY (a pre-shared key)")
         yield OpenFgaServer(url=url.rstrip("/"), api_key=key, fake=False, startup_s=0.0)
         return
-    started = time.monotonic()
-    key = secrets.token_urlsafe(24)
-    server = _FakeHttpServer(free_port(), FakeOpenFga(keys=frozenset({key})))
-    thread = threading.Thread(target=server.serve_forever, name="fake-openfga", daemon=True)
-    thread.start()
-    try:
-        yield OpenFgaServer(
-            url=f"http://{HOST}:{server.server_port}",
-            api_key=key,
-            fake=True,
-            startup_s=time.monotonic() - started,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    yield from _serve_fake(FakeOpenFga(keys=frozenset({secrets.token_urlsafe(24)})))
+
+
+@pytest.fixture(scope="session")
+def openfga_without_name_filter() -> Iterator[OpenFgaServer]:
+    """The fake as an OpenFGA release from before ListStores' `name` filter: grpc-gateway
+    ignores the unknown query parameter and every store comes back, page by page."""
+    fake = FakeOpenFga(keys=frozenset({secrets.token_urlsafe(24)}), name_filter=False)
+    yield from _serve_fake(fake)
