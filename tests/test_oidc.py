@@ -57,7 +57,7 @@ def test_healthy_provider_passes_with_facts(tmp_path: Path, oidc_provider: OidcP
     result = _run(tmp_path, oidc_provider.issuer, oidc_provider.service)
     assert result.code == 0, result.stdout
     check = result.check("oidc")
-    assert check["status"] == "pass"
+    assert check["status"] == "pass", check
     assert list(_steps(result)) == [
         "config",
         "dns",
@@ -79,6 +79,7 @@ def test_healthy_provider_passes_with_facts(tmp_path: Path, oidc_provider: OidcP
     assert facts["token_type"] == "Bearer"
     assert facts["token_audience"] == [oidc_provider.service.client_id]
     assert "signature not checked" in check["message"]
+    print(f"oidc check against oidc-provider: {check['duration_s']:.3f}s")
 
 
 def test_healthy_provider_in_text(tmp_path: Path, oidc_provider: OidcProvider) -> None:
@@ -281,6 +282,6 @@ def test_hostile_servers_fail_cleanly_within_the_timeout(
     assert result.code == 3
     check = result.check("oidc")
     assert result.failed_step("oidc")["name"] in step.split("|")
-    assert words in check["message"]
+    assert words.lower() in check["message"].lower()
     assert check["duration_s"] < TIMEOUT_S + 0.5
     print(f"oidc against {server}: {check['duration_s']:.2f}s (--timeout {TIMEOUT_S})")

@@ -6,6 +6,7 @@ import base64
 import json
 import ssl
 from typing import Any
+from urllib.parse import quote_plus
 
 import httpx
 import pytest
@@ -31,8 +32,8 @@ def _token(
     if post:
         data |= {"client_id": client.client_id, "client_secret": client.client_secret}
         auth = None
-    else:
-        auth = (client.client_id, client.client_secret)
+    else:  # RFC 6749 2.3.1: form-encode both before the basic scheme's base64
+        auth = (quote_plus(client.client_id), quote_plus(client.client_secret))
     token_endpoint = _discovery(provider, **kwargs)["token_endpoint"]
     return httpx.post(token_endpoint, data=data, auth=auth, timeout=5, **kwargs)
 
@@ -72,6 +73,20 @@ def test_service_client_gets_a_jwt_for_its_own_audience(oidc_provider: OidcProvi
     claims = _jwt_claims(response.json()["access_token"])
     assert claims["aud"] == oidc_provider.service.client_id
     assert claims["iss"] == oidc_provider.issuer
+
+
+def test_basic_credentials_must_be_form_encoded(oidc_provider: OidcProvider) -> None:
+    client = oidc_provider.service
+    assert quote_plus(client.client_secret) != client.client_secret
+    token_endpoint = _discovery(oidc_provider)["token_endpoint"]
+    raw = httpx.post(
+        token_endpoint,
+        data={"grant_type": "client_credentials"},
+        auth=(client.client_id, client.client_secret),
+        timeout=5,
+    )
+    assert raw.status_code == 400
+    assert "not properly encoded" in raw.json()["error_description"]
 
 
 def test_other_audience_client_gets_a_jwt_for_another_audience(oidc_provider: OidcProvider) -> None:

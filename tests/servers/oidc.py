@@ -84,10 +84,14 @@ def _clients() -> dict[str, OidcClient]:
     given = os.environ.get("SENSE_TEST_OIDC_CLIENTS")
     if given:
         return {role: OidcClient(*pair) for role, pair in json.loads(given).items()}
-    return {
+    clients = {
         role: OidcClient(f"sense-{role.replace('_', '-')}", secrets.token_urlsafe(16))
         for role in ("service", "opaque", "other_audience", "interactive")
     }
+    # Characters (VSCHAR) that client_secret_basic must form-encode (RFC 6749 2.3.1).
+    service = clients["service"]
+    clients["service"] = OidcClient(service.client_id, service.client_secret + " +:/%&")
+    return clients
 
 
 def _client_metadata(

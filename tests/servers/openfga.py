@@ -14,8 +14,9 @@ serves, on a loopback port in a thread of the test session, the part of the HTTP
 - `POST /stores` → 201 with the store; `GET /stores/{id}` (404 `store_id_not_found` when unknown
   or deleted); `DELETE /stores/{id}` → 204, also for an unknown store (OpenFGA is idempotent here);
 - `GET /stores/{id}/authorization-models` newest first, paginated like stores;
-  `POST /stores/{id}/authorization-models` → 201 `{"authorization_model_id"}`. Like OpenFGA,
-  neither checks that the store exists (openfga/openfga#690);
+  `POST /stores/{id}/authorization-models` → 201 `{"authorization_model_id"}`, 400
+  `exceeded_entity_limit` over the size limit. Like OpenFGA, neither checks that the store
+  exists (openfga/openfga#690);
 - store and model ids are 26-character ULIDs; a malformed one → 400 `validation_error`;
 - every error body is `{"code": ..., "message": ...}` with OpenFGA's status codes; a path or
   method outside this list → 404 `undefined_endpoint`.
@@ -109,6 +110,7 @@ class FakeOpenFga:
 
     keys: frozenset[str]
     name_filter: bool = True
+    max_model_bytes: int = 256 * 1024
     stores: dict[str, _Store] = field(default_factory=dict)
     models: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -213,6 +215,15 @@ class FakeOpenFga:
             "type_definitions": types,
             "conditions": body.get("conditions") or {},
         }
+        # OpenFGA measures the protobuf encoding (--max-authorization-model-size-in-bytes);
+        # the fake measures the JSON one.
+        size = len(json.dumps(model, separators=(",", ":")))
+        if size > self.max_model_bytes:
+            raise ApiError(
+                HTTPStatus.BAD_REQUEST,
+                "exceeded_entity_limit",
+                f"model exceeds size limit: {size} bytes vs {self.max_model_bytes} bytes",
+            )
         self.models.setdefault(store_id, []).append(model)
         return {"authorization_model_id": model["id"]}
 
@@ -418,4 +429,12 @@ def openfga_without_name_filter() -> Iterator[OpenFgaServer]:
     """The fake as an OpenFGA release from before ListStores' `name` filter: grpc-gateway
     ignores the unknown query parameter and every store comes back, page by page."""
     fake = FakeOpenFga(keys=frozenset({secrets.token_urlsafe(24)}), name_filter=False)
+    yield from _serve_fake(fake)
+
+
+@pytest.fixture(scope="session")
+def openfga_tiny_models() -> Iterator[OpenFgaServer]:
+    """The fake as OpenFGA run with `--max-authorization-model-size-in-bytes 16`: creating a
+    store works, writing any authorization model fails (400 `exceeded_entity_limit`)."""
+    fake = FakeOpenFga(keys=frozenset({secrets.token_urlsafe(24)}), max_model_bytes=16)
     yield from _serve_fake(fake)
