@@ -161,13 +161,14 @@ def fetch_discovery(probe: Probe, client: httpx.Client, settings: OidcSettings) 
             issuer=document["issuer"],
             jwks_uri=document["jwks_uri"],
             token_endpoint=document["token_endpoint"],
-            auth_methods=tuple(document.get("token_endpoint_auth_methods_supported") or (BASIC,)),
+            auth_methods=_strings(document.get("token_endpoint_auth_methods_supported"))
+            or (BASIC,),
         )
         probe.facts.update(
             issuer=discovery.issuer,
             jwks_uri=discovery.jwks_uri,
             token_endpoint=discovery.token_endpoint,
-            grant_types_supported=document.get("grant_types_supported"),
+            grant_types_supported=list(_strings(document.get("grant_types_supported"))),
             token_endpoint_auth_methods_supported=list(discovery.auth_methods),
         )
         step.detail = f"fetched {url}"
@@ -193,10 +194,8 @@ def _difference(issuer: str, authority: str) -> str:
     mine, theirs = urlsplit(authority), urlsplit(issuer)
     if mine.scheme != theirs.scheme:
         return f"{theirs.scheme} vs {mine.scheme}"
-    if mine.hostname != theirs.hostname:
-        return f"host name {theirs.hostname} vs {mine.hostname}"
-    if mine.port != theirs.port:
-        return "port"
+    if mine.netloc != theirs.netloc:
+        return f"host {theirs.netloc} vs {mine.netloc}"
     return "path"
 
 
@@ -352,6 +351,11 @@ def _decode_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     if not (isinstance(header, dict) and isinstance(claims, dict) and "alg" in header):
         return None
     return header, claims
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A metadata list of strings (anything else counts as absent)."""
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
 
 
 def _status(response: httpx.Response) -> str:

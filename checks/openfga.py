@@ -10,6 +10,7 @@ also when a step in between fails — what the API's migration does on first sta
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,17 +68,23 @@ class OpenFgaSettings:
         """An API URL below openfga.apiUrl (which may carry a proxy's path prefix)."""
         return f"{self.api_url.rstrip('/')}{path}"
 
-    @property
-    def headers(self) -> dict[str, str]:
-        auth = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        return {"Accept": "application/json", **auth}
+    def client_options(self) -> dict[str, Any]:
+        """httpx client options: JSON, and the key as a bearer token (a request may drop it
+        with `auth=None`)."""
+
+        def bearer(request: httpx.Request) -> httpx.Request:
+            if self.api_key:
+                request.headers["Authorization"] = f"Bearer {self.api_key}"
+            return request
+
+        return {"headers": {"Accept": "application/json"}, "auth": bearer}
 
 
 def run(probe: Probe) -> None:
     """config → dns → tcp → tls → health → auth → store → roundtrip."""
     settings = read_settings(probe)
     tls = reach_http(probe, settings.endpoint)
-    with http_client(probe, tls, headers=settings.headers) as client:
+    with http_client(probe, tls, **settings.client_options()) as client:
         check_health(probe, client, settings)
         check_key(probe, client, settings)
         store_found = find_store(probe, client, settings)
@@ -129,12 +136,25 @@ def check_key(probe: Probe, client: httpx.Client, settings: OpenFgaSettings) -> 
             )
         _expect(response, 200, "listing stores")
         step.detail = "API key accepted"
+        if settings.api_key:
+            anonymous = http_request(
+                probe, client, "GET", settings.url("/stores"), params={"page_size": 1}, auth=None
+            )
+            if anonymous.status_code == 200:
+                step.warn(
+                    "OpenFGA also answers without an API key: its authentication is off",
+                    "run OpenFGA with --authn-method preshared --authn-preshared-keys KEY",
+                )
 
 
 def find_store(probe: Probe, client: httpx.Client, settings: OpenFgaSettings) -> bool:
     """store: find the store by exact name; report its id and latest authorization model."""
     with probe.step("store") as step:
-        ids = _store_ids(probe, client, settings)
+        url = settings.url("/stores")
+        ids = _store_ids(
+            lambda params: http_request(probe, client, "GET", url, params=params),
+            settings.store_name,
+        )
         if not ids:
             probe.facts["store_id"] = None
             step.detail = f"store {settings.store_name!r} not found: the API migration creates it"
@@ -161,25 +181,27 @@ def find_store(probe: Probe, client: httpx.Client, settings: OpenFgaSettings) ->
         return True
 
 
-def _store_ids(probe: Probe, client: httpx.Client, settings: OpenFgaSettings) -> list[str]:
-    """Ids of the stores named exactly `store_name`, following continuation tokens."""
+Fetch = Callable[[dict[str, str | int]], "httpx.Response"]
+
+
+def _store_ids(fetch: Fetch, name: str) -> list[str]:
+    """Ids of the stores named exactly `name`, following continuation tokens. The `name` filter
+    is sent, and applied again here for servers that ignore it."""
     ids: list[str] = []
-    token = ""
+    params: dict[str, str | int] = {"page_size": PAGE_SIZE, "name": name}
     for _ in range(MAX_PAGES):
-        params: dict[str, str | int] = {"page_size": PAGE_SIZE, "name": settings.store_name}
-        if token:
-            params["continuation_token"] = token
-        response = http_request(probe, client, "GET", settings.url("/stores"), params=params)
+        response = fetch(params)
         _expect(response, 200, "listing stores")
         page = json_object(response, "GET /stores")
         ids += [
             str(store.get("id"))
             for store in page.get("stores") or []
-            if isinstance(store, dict) and store.get("name") == settings.store_name
+            if isinstance(store, dict) and store.get("name") == name
         ]
         token = str(page.get("continuation_token") or "")
         if not token:
             return ids
+        params["continuation_token"] = token
     raise StepFailed(f"GET /stores still had more pages after {MAX_PAGES}")
 
 
@@ -202,37 +224,56 @@ def roundtrip(
     store_found: bool,
 ) -> None:
     """roundtrip: create a scratch store, write a model into it, delete it (always)."""
-    name = f"{SCRATCH_PREFIX}{secrets.token_hex(6)}"
+    scratch = _Scratch(f"{SCRATCH_PREFIX}{secrets.token_hex(6)}")
+    # Registered before the store exists: an interrupted create still gets cleaned up.
+    probe.cleanup(
+        f"delete scratch OpenFGA store {scratch.name}", lambda: scratch.remove(settings, tls)
+    )
     with probe.step("roundtrip") as step:
-        response = http_request(probe, client, "POST", settings.url("/stores"), json={"name": name})
+        stores_url = settings.url("/stores")
+        response = http_request(probe, client, "POST", stores_url, json={"name": scratch.name})
         _expect(response, 201, "creating a store")
-        store_id = str(json_object(response, "POST /stores").get("id"))
-        deleted = False
-
-        def delete_scratch() -> None:
-            """Runs after the check's client is closed, maybe past its deadline: own client."""
-            if not deleted:
-                _delete_store(settings, tls, store_id)
-
-        probe.cleanup(f"delete OpenFGA store {name} ({store_id})", delete_scratch)
-        url = settings.url(f"/stores/{store_id}/authorization-models")
+        scratch.store_id = str(json_object(response, "POST /stores").get("id"))
+        url = settings.url(f"/stores/{scratch.store_id}/authorization-models")
         response = http_request(probe, client, "POST", url, json=SCRATCH_MODEL)
         _expect(response, 201, "writing an authorization model")
-        response = http_request(probe, client, "DELETE", settings.url(f"/stores/{store_id}"))
-        _expect(response, 204, "deleting the scratch store")
-        deleted = True
-        step.detail = f"created store {name}, wrote an authorization model, deleted the store"
+        url = settings.url(f"/stores/{scratch.store_id}")
+        _expect(http_request(probe, client, "DELETE", url), 204, "deleting the scratch store")
+        scratch.deleted = True
+        step.detail = (
+            f"created store {scratch.name}, wrote an authorization model, deleted the store"
+        )
         if not store_found:
             step.detail += f"; the migration may create {settings.store_name!r}"
 
 
-def _delete_store(settings: OpenFgaSettings, tls: TlsSettings | None, store_id: str) -> None:
-    """Delete a store with a client of its own and a short timeout of its own."""
-    import httpx
+@dataclass
+class _Scratch:
+    """The round trip's scratch store, as far as it got."""
 
-    verify = tls.context() if tls else True
-    with httpx.Client(verify=verify, headers=settings.headers, timeout=CLEANUP_TIMEOUT_S) as client:
-        client.delete(settings.url(f"/stores/{store_id}")).raise_for_status()
+    name: str
+    store_id: str | None = None
+    deleted: bool = False
+
+    def remove(self, settings: OpenFgaSettings, tls: TlsSettings | None) -> None:
+        """Delete it unless the round trip did; runs after the check's client is closed, maybe
+        past its deadline, so with a client and a short timeout of its own."""
+        if self.deleted:
+            return
+        import httpx
+
+        verify = tls.context() if tls else True
+        options = settings.client_options()
+        with httpx.Client(verify=verify, timeout=CLEANUP_TIMEOUT_S, **options) as client:
+            url = settings.url("/stores")
+            ids = (
+                [self.store_id]
+                if self.store_id
+                else _store_ids(lambda params: client.get(url, params=params), self.name)
+            )
+            for store_id in ids:
+                client.delete(settings.url(f"/stores/{store_id}")).raise_for_status()
+        self.deleted = True
 
 
 def _expect(response: httpx.Response, status: int, doing: str) -> None:

@@ -195,7 +195,8 @@ def test_localhost_instead_of_the_ip_is_an_issuer_mismatch(
     assert result.code == 3
     assert result.failed_step("oidc")["name"] == "issuer"
     message = result.check("oidc")["message"]
-    assert "host name 127.0.0.1 vs localhost" in message
+    port = oidc_provider.port
+    assert f"host 127.0.0.1:{port} vs localhost:{port}" in message
     assert oidc_provider.issuer in message and authority in message
 
 

@@ -180,6 +180,29 @@ def test_store_found_on_the_second_page(
             server.delete_store(filler)
 
 
+def test_authentication_off_warns(tmp_path: Path, openfga_without_auth: OpenFgaServer) -> None:
+    result = _run(tmp_path, openfga_without_auth.url, "any-key-3391", "--read-only")
+    check = result.check("openfga")
+    assert (result.code, check["status"]) == (0, "warn")
+    assert check["message"] == (
+        "auth: OpenFGA also answers without an API key: its authentication is off"
+    )
+    assert "--authn-method preshared" in check["remediation"]
+
+
+def test_cleanup_finds_a_scratch_store_whose_id_never_came_back(openfga: OpenFgaServer) -> None:
+    """An interrupted create: the store exists, the check never saw its id."""
+    from checks.openfga import OpenFgaSettings, _Scratch
+    from preflight.net import parse_endpoint
+
+    scratch = _Scratch(f"{SCRATCH_PREFIX}{secrets.token_hex(6)}")
+    openfga.create_store(scratch.name)
+    settings = OpenFgaSettings(openfga.url, parse_endpoint(openfga.url), openfga.api_key, "x")
+    scratch.remove(settings, None)
+    assert openfga.store_ids(scratch.name) == []
+    assert scratch.deleted
+
+
 def test_scratch_store_is_deleted_when_the_model_write_fails(
     tmp_path: Path, openfga_tiny_models: OpenFgaServer
 ) -> None:

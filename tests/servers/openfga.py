@@ -8,7 +8,7 @@ serves, on a loopback port in a thread of the test session, the part of the HTTP
 - `GET /healthz` → 200 `{"status":"SERVING"}`, without authentication;
 - pre-shared key authentication (`--authn-method preshared --authn-preshared-keys KEY`): no
   `Authorization: Bearer …` header → 401 `bearer_token_missing`; an unknown key → 401
-  `unauthenticated`;
+  `unauthenticated` (a fake without keys is `--authn-method none`);
 - `GET /stores?page_size&continuation_token&name`: stores in creation order, `name` an exact
   filter, `page_size` 1..100 (default 50), an opaque `continuation_token` ("" on the last page);
 - `POST /stores` → 201 with the store; `GET /stores/{id}` (404 `store_id_not_found` when unknown
@@ -123,7 +123,10 @@ class FakeOpenFga:
         return "".join(ULID_ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
 
     def authenticate(self, header: str | None) -> None:
-        """OpenFGA's pre-shared key check (grpc-middleware's AuthFromMD, then the key)."""
+        """OpenFGA's pre-shared key check (grpc-middleware's AuthFromMD, then the key); without
+        keys, like `--authn-method none`, everyone is let in."""
+        if not self.keys:
+            return
         scheme, _, token = (header or "").partition(" ")
         if not header or " " not in header or scheme.lower() != "bearer":
             raise ApiError(HTTPStatus.UNAUTHORIZED, "bearer_token_missing", "missing bearer token")
@@ -401,7 +404,7 @@ def _serve_fake(fake: FakeOpenFga) -> Iterator[OpenFgaServer]:
     try:
         yield OpenFgaServer(
             url=f"http://{HOST}:{server.server_port}",
-            api_key=next(iter(fake.keys)),
+            api_key=next(iter(fake.keys), ""),
             fake=True,
             startup_s=time.monotonic() - started,
         )
@@ -430,6 +433,12 @@ def openfga_without_name_filter() -> Iterator[OpenFgaServer]:
     ignores the unknown query parameter and every store comes back, page by page."""
     fake = FakeOpenFga(keys=frozenset({secrets.token_urlsafe(24)}), name_filter=False)
     yield from _serve_fake(fake)
+
+
+@pytest.fixture(scope="session")
+def openfga_without_auth() -> Iterator[OpenFgaServer]:
+    """The fake as OpenFGA run with `--authn-method none`: any key, or none, is let in."""
+    yield from _serve_fake(FakeOpenFga(keys=frozenset()))
 
 
 @pytest.fixture(scope="session")
