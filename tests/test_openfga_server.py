@@ -189,6 +189,13 @@ def test_error_bodies(openfga: OpenFgaServer) -> None:
         assert bad_token.json()["code"] == "invalid_continuation_token"
         bad_size = client.get("/stores", params={"page_size": 101})
         assert bad_size.json()["code"] == "page_size_invalid"
+        unknown_path = client.get("/nothing-here")
+        assert (unknown_path.status_code, unknown_path.json()["code"]) == (
+            404,
+            "undefined_endpoint",
+        )
+        wrong_method = client.put("/stores")
+        assert (wrong_method.status_code, wrong_method.json()["code"]) == (404, "unimplemented")
     no_key = httpx.get(f"{openfga.url}/stores", timeout=5)
     assert no_key.status_code == 401
     assert no_key.json() == {"code": "bearer_token_missing", "message": "missing bearer token"}

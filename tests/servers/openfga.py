@@ -18,8 +18,9 @@ serves, on a loopback port in a thread of the test session, the part of the HTTP
   `exceeded_entity_limit` over the size limit. Like OpenFGA, neither checks that the store
   exists (openfga/openfga#690);
 - store and model ids are 26-character ULIDs; a malformed one → 400 `validation_error`;
-- every error body is `{"code": ..., "message": ...}` with OpenFGA's status codes; a path or
-  method outside this list → 404 `undefined_endpoint`.
+- every error body is `{"code": ..., "message": ...}` with OpenFGA's status codes; a path
+  outside this list → 404 `undefined_endpoint`, another method on a known path → 404
+  `unimplemented` (OpenFGA maps grpc-gateway's NotFound / Unimplemented so).
 
 Its fidelity is checked in tests/test_openfga_server.py with the real `fga` CLI and the
 `openfga-sdk` client (installed by `.ci/setup/openfga.sh`).
@@ -136,7 +137,8 @@ class FakeOpenFga:
     def route(
         self, method: str, parts: list[str], query: dict[str, str], body: dict[str, Any]
     ) -> Callable[[], tuple[HTTPStatus, dict[str, Any] | None]]:
-        """The operation for a request; 404 `undefined_endpoint` like grpc-gateway otherwise."""
+        """The operation for a request; 404 `undefined_endpoint` (unknown path) or `unimplemented`
+        (known path, other method) as OpenFGA's grpc-gateway answers otherwise."""
         match method, parts:
             case "GET", ["stores"]:
                 return lambda: (HTTPStatus.OK, self.list_stores(query))
@@ -150,6 +152,9 @@ class FakeOpenFga:
                 return lambda: (HTTPStatus.OK, self.read_models(store_id, query))
             case "POST", ["stores", store_id, "authorization-models"]:
                 return lambda: (HTTPStatus.CREATED, self.write_model(store_id, body))
+            case _, ["stores"] | ["stores", _] | ["stores", _, "authorization-models"]:
+                # grpc-gateway: a known path with another method is codes.Unimplemented.
+                raise ApiError(HTTPStatus.NOT_FOUND, "unimplemented", "Method Not Allowed")
         raise ApiError(HTTPStatus.NOT_FOUND, "undefined_endpoint", "Not Found")
 
     def list_stores(self, query: dict[str, str]) -> dict[str, Any]:
@@ -285,6 +290,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the test output stays readable."""
