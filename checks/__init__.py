@@ -1,0 +1,1 @@
+"""Built-in checks, one module per dependency (registered as entry points)."""

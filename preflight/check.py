@@ -15,6 +15,7 @@ A check's `run` walks the layers in order through `Probe.step`; the first step t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ from preflight.result import CheckResult, Status, StepResult
 from preflight.values import Values
 
 log = logging.getLogger(__name__)
+
+TEST_HOLD_ENV = "SENSE_PREFLIGHT_TEST_HOLD_S"
 
 
 class StepFailed(Exception):
@@ -144,13 +147,22 @@ class Probe:
             self._record(step, step.status, step.detail, step.remediation, started)
 
     def skip(self, name: str, reason: str) -> None:
-        """Record a step that was not run (e.g. a write probe under --read-only)."""
+        """Record a step that was not run (e.g. a write probe under --read-only).
+
+        A check whose steps were all skipped is skipped, with the first reason: how a check
+        says at run time that it cannot apply here (no cluster access from a laptop)."""
         with self._lock:
             self.steps.append(StepResult(name, Status.SKIP, reason))
 
     def cleanup(self, description: str, action: Callable[[], Any]) -> None:
-        """Register an undo action for a write probe; it runs even if the run is interrupted."""
+        """Register an undo action for a write probe; it runs even if the run is interrupted.
+
+        Fault-injection tests set SENSE_PREFLIGHT_TEST_HOLD_S to pause the check right after
+        its scratch object exists, so they can interrupt it there and see the cleanup run."""
         self.cleanups.add(description, action)
+        hold = float(os.environ.get(TEST_HOLD_ENV) or 0)
+        if hold > 0:
+            time.sleep(min(hold, self.deadline.remaining()))
 
     def log(self, line: str) -> None:
         """Keep a client library's log line with this check (for the support bundle)."""
@@ -172,7 +184,9 @@ class Probe:
             steps.append(StepResult(self.current_step, Status.FAIL, detail, _TIMEOUT_FIX))
         steps += [StepResult("cleanup", Status.WARN, error) for error in self.cleanups.errors]
         worst = max(steps, key=lambda s: s.status.rank, default=None)
-        if worst is None or worst.status.rank == 0:
+        if steps and all(step.status is Status.SKIP for step in steps):
+            status, message, fix = Status.SKIP, steps[0].detail, ""
+        elif worst is None or worst.status.rank == 0:
             status, message, fix = Status.PASS, _pass_message(steps), ""
         else:
             status, message, fix = worst.status, _step_message(worst), worst.remediation
@@ -185,6 +199,7 @@ class Probe:
             steps=tuple(steps),
             facts=dict(self.facts),
             duration_s=time.monotonic() - self.started,
+            logs=tuple(self.log_lines),
         )
 
 

@@ -9,14 +9,17 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from preflight import __version__, registry
+from preflight import __version__, gpu_probe, registry
+from preflight import job as job_manifests
+from preflight.bundle import write_bundle
 from preflight.options import DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S, RunOptions
-from preflight.redact import Redactor
+from preflight.redact import REDACTED, Redactor
 from preflight.renderers import FORMATS
 from preflight.renderers.text import LiveProgress
 from preflight.result import CheckResult, Report, Status
@@ -25,14 +28,11 @@ from preflight.runner import run_checks
 from preflight.values import Values, ValuesError, ValuesSource, load_values
 from preflight.values_check import result_for, values_result
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_STRICT_WARN, EXIT_INTERRUPTED = (
-    0,
-    1,
-    2,
-    3,
-    4,
-    130,
-)
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_STRICT_WARN = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
+DEFAULT_BUNDLE = "sense-preflight-bundle.tar.gz"
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 class DefaultRun(click.Group):
@@ -54,54 +54,236 @@ def main() -> None:
     """
 
 
-def values_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Helm's values inputs, in Helm's precedence: files, --set, --set-string, --set-file."""
-    for decorator in reversed(
-        [
-            click.argument("files", nargs=-1, type=click.Path(dir_okay=False)),
-            click.option(
-                "-f",
-                "--values",
-                "value_files",
-                multiple=True,
-                metavar="FILE",
-                help="Values file (repeatable, later wins).",
-            ),
-            click.option(
-                "--set",
-                "set_",
-                multiple=True,
-                metavar="K=V",
-                help="Set values like Helm (types inferred).",
-            ),
-            click.option(
-                "--set-string",
-                multiple=True,
-                metavar="K=V",
-                help="Set values like Helm, always strings.",
-            ),
-            click.option(
-                "--set-file",
-                multiple=True,
-                metavar="K=PATH",
-                help="Set a value to a file's content.",
-            ),
-        ]
-    ):
-        command = decorator(command)
-    return command
+def _apply(decorators: list[Decorator]) -> Decorator:
+    def wrap(command: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return wrap
 
 
-def source_from(
-    files: tuple[str, ...],
-    value_files: tuple[str, ...],
-    set_: tuple[str, ...],
-    set_string: tuple[str, ...],
-    set_file: tuple[str, ...],
-) -> ValuesSource:
+values_options = _apply(
+    [
+        click.argument("files", nargs=-1, type=click.Path(dir_okay=False)),
+        click.option(
+            "-f",
+            "--values",
+            "value_files",
+            multiple=True,
+            metavar="FILE",
+            help="Values file (repeatable, later wins).",
+        ),
+        click.option(
+            "--set",
+            "set_",
+            multiple=True,
+            metavar="K=V",
+            help="Set values like Helm (types inferred).",
+        ),
+        click.option(
+            "--set-string",
+            multiple=True,
+            metavar="K=V",
+            help="Set values like Helm, always strings.",
+        ),
+        click.option(
+            "--set-file", multiple=True, metavar="K=PATH", help="Set a value to a file's content."
+        ),
+    ]
+)
+
+run_options = _apply(
+    [
+        click.option(
+            "--only",
+            multiple=True,
+            metavar="ID[,ID]",
+            help="Run only these checks (a component matches all its checks).",
+        ),
+        click.option("--skip", multiple=True, metavar="ID[,ID]", help="Skip these checks."),
+        click.option(
+            "--format",
+            "format_",
+            type=click.Choice(sorted(FORMATS)),
+            default="text",
+            show_default=True,
+            help="Report format.",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Write the report to FILE.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=DEFAULT_TIMEOUT_S,
+            show_default=True,
+            help="Seconds per check.",
+        ),
+        click.option("--strict", is_flag=True, help="Warnings fail the run (exit 4)."),
+        click.option(
+            "--read-only",
+            is_flag=True,
+            help="No write probes (scratch tables, topics, objects, stores).",
+        ),
+        click.option(
+            "--ca-bundle",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="CA bundle (PEM) to verify TLS servers.",
+        ),
+        click.option(
+            "--insecure-skip-tls-verify",
+            is_flag=True,
+            help="Do not verify TLS certificates (reported as a warning).",
+        ),
+        click.option(
+            "--namespace",
+            default=DEFAULT_NAMESPACE,
+            show_default=True,
+            help="Namespace the chart is installed in.",
+        ),
+        click.option(
+            "--kubeconfig",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
+        ),
+        click.option("--context", help="Kubeconfig context."),
+        click.option(
+            "--in-cluster", is_flag=True, help="Running as a pod: cluster access is required."
+        ),
+        click.option(
+            "--registry-config",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Docker config.json with registry credentials.",
+        ),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One run as the user asked for it."""
+
+    source: ValuesSource
+    options: RunOptions
+    only: list[str]
+    skip: list[str]
+    format: str
+    output: Path | None
+    strict: bool
+    bundle: Path | None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
+        option_names = RunOptions.__dataclass_fields__.keys() - {"timeout_s"}
+        return cls(
+            source=_source(params),
+            options=RunOptions(
+                timeout_s=params["timeout"], **{name: params[name] for name in option_names}
+            ),
+            only=_csv(params["only"]),
+            skip=_csv(params["skip"]),
+            format=params["format_"],
+            output=params["output"],
+            strict=params["strict"],
+            bundle=bundle,
+        )
+
+
+def _source(params: dict[str, Any]) -> ValuesSource:
     return ValuesSource(
-        files=(*files, *value_files), set=set_, set_string=set_string, set_file=set_file
+        files=(*params["files"], *params["value_files"]),
+        set=params["set_"],
+        set_string=params["set_string"],
+        set_file=params["set_file"],
     )
+
+
+def _csv(items: tuple[str, ...]) -> list[str]:
+    return [name.strip() for item in items for name in item.split(",") if name.strip()]
+
+
+@main.command()
+@values_options
+@run_options
+@click.option(
+    "--bundle",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a redacted support bundle (.tar.gz).",
+)
+def run(bundle: Path | None, **params: Any) -> None:
+    """Run every check that applies to the values."""
+    sys.exit(execute(Invocation.from_params(params, bundle)))
+
+
+@main.command(name="bundle")
+@values_options
+@run_options
+@click.option(
+    "--bundle",
+    "bundle_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_BUNDLE,
+    show_default=True,
+    help="Where to write the bundle.",
+)
+def bundle_command(bundle_path: Path, **params: Any) -> None:
+    """Run every check and write a redacted support bundle (same as `run --bundle`)."""
+    sys.exit(execute(Invocation.from_params(params, bundle_path)))
+
+
+def execute(call: Invocation) -> int:
+    """Values → rules → checks → runner → report (and bundle), written through redaction.
+    Returns the exit code."""
+    started = time.monotonic()
+    values, values_check = _load(call.source)
+    redact = Redactor.for_values(values.data if values else {})
+    logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
+    output = Output(call.format, call.output)
+    try:
+        checks = _selected(values, values_check, call.only, call.skip)
+        progress = output.progress(redact)
+        if progress is not None:
+            progress.show(values_check)
+        results = [values_check]
+        if checks and values is not None:
+            results += run_checks(checks, values, call.options, progress)
+        report = Report(tuple(results), time.monotonic() - started, __version__)
+        output.write(report, redact, progress)
+        if call.bundle is not None:
+            size = write_bundle(
+                call.bundle, report, values.data if values else {}, call.options, redact
+            )
+            click.echo(
+                f"support bundle: {call.bundle} ({size / 1024:.1f} KiB)", err=progress is None
+            )
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: cleanups ran; no report", err=True)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        fail(EXIT_INTERNAL, redact(f"cannot write {exc.filename}: {exc.strerror or exc}"))
+    except Exception as exc:  # never a traceback, never a secret
+        fail(EXIT_INTERNAL, redact(f"internal error: {type(exc).__name__}: {exc}"))
+    return exit_code(report, call.strict)
+
+
+def _selected(
+    values: Values | None, values_check: CheckResult, only: list[str], skip: list[str]
+) -> list[Any]:
+    """The checks to run, or none when the values failed; unknown --only/--skip names exit 2."""
+    if values is None or values_check.status is Status.FAIL:
+        return []
+    available = registry.all_checks(values)
+    unknown = registry.unknown_names(available, [*only, *skip])
+    if unknown:
+        fail(
+            EXIT_BAD_INPUT,
+            f"unknown check id(s): {', '.join(unknown)} (see `sense-preflight checks`)",
+        )
+    return registry.select(available, only, skip)
 
 
 @dataclass(frozen=True)
@@ -119,15 +301,11 @@ class Output:
         color = tty and "NO_COLOR" not in os.environ
         return LiveProgress(sys.stdout, redact, tty=tty, color=color)
 
-    def write(
-        self, report: Report, redact: Callable[[str], str], progress: LiveProgress | None
-    ) -> None:
-        text = redact(FORMATS[self.format](report))
+    def write(self, report: Report, redact: Redactor, progress: LiveProgress | None) -> None:
+        marker = escape(REDACTED) if self.format == "junit" else REDACTED
+        text = redact(FORMATS[self.format](redact.report(report)), marker)
         if self.path is not None:
-            try:
-                self.path.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                fail(EXIT_INTERNAL, f"cannot write {self.path}: {exc.strerror or exc}")
+            self.path.write_text(text, encoding="utf-8")
         if progress is not None:
             progress.finish(report)
         else:
@@ -152,155 +330,16 @@ def _load(source: ValuesSource) -> tuple[Values | None, CheckResult]:
     return values, values_result(values)
 
 
-def _exit_code(report: Report, strict: bool) -> int:
-    if any(check.status is Status.FAIL for check in report.checks):
-        return (
-            EXIT_BAD_INPUT
-            if report.checks[0].id == "values" and report.checks[0].status is Status.FAIL
-            else EXIT_FAILED
-        )
-    if strict and any(check.status is Status.WARN for check in report.checks):
+def exit_code(report: Report, strict: bool) -> int:
+    """The design's exit codes: 2 for values errors, 3 for a failed check, 4 strict warnings."""
+    statuses = {check.id: check.status for check in report.checks}
+    if statuses.get("values") is Status.FAIL:
+        return EXIT_BAD_INPUT
+    if Status.FAIL in statuses.values():
+        return EXIT_FAILED
+    if strict and Status.WARN in statuses.values():
         return EXIT_STRICT_WARN
     return EXIT_OK
-
-
-def _csv(items: tuple[str, ...]) -> list[str]:
-    return [name.strip() for item in items for name in item.split(",") if name.strip()]
-
-
-@main.command()
-@values_options
-@click.option(
-    "--only",
-    multiple=True,
-    metavar="ID[,ID]",
-    help="Run only these checks (a component matches all its checks).",
-)
-@click.option("--skip", multiple=True, metavar="ID[,ID]", help="Skip these checks.")
-@click.option(
-    "--format", "format_", type=click.Choice(sorted(FORMATS)), default="text", show_default=True
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report to FILE.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_TIMEOUT_S,
-    show_default=True,
-    help="Seconds per check.",
-)
-@click.option("--strict", is_flag=True, help="Warnings fail the run (exit 4).")
-@click.option(
-    "--read-only", is_flag=True, help="No write probes (scratch tables, topics, objects, stores)."
-)
-@click.option(
-    "--ca-bundle",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CA bundle (PEM) to verify TLS servers.",
-)
-@click.option(
-    "--insecure-skip-tls-verify",
-    is_flag=True,
-    help="Do not verify TLS certificates (reported as a warning).",
-)
-@click.option(
-    "--namespace",
-    default=DEFAULT_NAMESPACE,
-    show_default=True,
-    help="Namespace the chart is installed in.",
-)
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
-)
-@click.option("--context", help="Kubeconfig context.")
-@click.option("--in-cluster", is_flag=True, help="Running as a pod: cluster access is required.")
-@click.option(
-    "--registry-config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Docker config.json with registry credentials.",
-)
-def run(
-    files: tuple[str, ...],
-    value_files: tuple[str, ...],
-    set_: tuple[str, ...],
-    set_string: tuple[str, ...],
-    set_file: tuple[str, ...],
-    only: tuple[str, ...],
-    skip: tuple[str, ...],
-    format_: str,
-    output: Path | None,
-    timeout: float,
-    strict: bool,
-    read_only: bool,
-    ca_bundle: Path | None,
-    insecure_skip_tls_verify: bool,
-    namespace: str,
-    kubeconfig: Path | None,
-    context: str | None,
-    in_cluster: bool,
-    registry_config: Path | None,
-) -> None:
-    """Run every check that applies to the values."""
-    options = RunOptions(
-        timeout_s=timeout,
-        read_only=read_only,
-        ca_bundle=ca_bundle,
-        insecure_skip_tls_verify=insecure_skip_tls_verify,
-        namespace=namespace,
-        kubeconfig=kubeconfig,
-        context=context,
-        in_cluster=in_cluster,
-        registry_config=registry_config,
-    )
-    report = execute(
-        source_from(files, value_files, set_, set_string, set_file),
-        options,
-        _csv(only),
-        _csv(skip),
-        Output(format_, output),
-    )
-    sys.exit(_exit_code(report, strict))
-
-
-def execute(
-    source: ValuesSource, options: RunOptions, only: list[str], skip: list[str], output: Output
-) -> Report:
-    """Values → rules → checks → runner → report, written through redaction."""
-    started = time.monotonic()
-    values, values_check = _load(source)
-    redact = Redactor.for_values(values.data if values else {})
-    logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
-    try:
-        results = [values_check]
-        checks = []
-        if values is not None and values_check.status is not Status.FAIL:
-            available = registry.all_checks(values)
-            unknown = registry.unknown_names(available, [*only, *skip])
-            if unknown:
-                fail(
-                    EXIT_BAD_INPUT,
-                    f"unknown check id(s): {', '.join(unknown)} (see `sense-preflight checks`)",
-                )
-            checks = registry.select(available, only, skip)
-        progress = output.progress(redact)
-        if progress is not None:
-            progress.show(values_check)
-        if checks:
-            results += run_checks(checks, values or Values(), options, progress)
-        report = Report(tuple(results), time.monotonic() - started, __version__)
-        output.write(report, redact, progress)
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: cleanups ran; no report", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:  # never a traceback, never a secret
-        fail(EXIT_INTERNAL, redact(f"internal error: {type(exc).__name__}: {exc}"))
-    return report
 
 
 @main.command()
@@ -309,36 +348,21 @@ def execute(
     "--format", "format_", type=click.Choice(sorted(FORMATS)), default="text", show_default=True
 )
 @click.option("--strict", is_flag=True, help="Warnings fail (exit 4).")
-def validate(
-    files: tuple[str, ...],
-    value_files: tuple[str, ...],
-    set_: tuple[str, ...],
-    set_string: tuple[str, ...],
-    set_file: tuple[str, ...],
-    format_: str,
-    strict: bool,
-) -> None:
+def validate(format_: str, strict: bool, **params: Any) -> None:
     """Check the values only: no network."""
     started = time.monotonic()
-    values, values_check = _load(source_from(files, value_files, set_, set_string, set_file))
+    values, values_check = _load(_source(params))
     redact = Redactor.for_values(values.data if values else {})
     report = Report((values_check,), time.monotonic() - started, __version__)
-    text = FORMATS[format_](report)
-    sys.stdout.write(redact(text))
-    sys.exit(_exit_code(report, strict))
+    sys.stdout.write(redact(FORMATS[format_](redact.report(report))))
+    sys.exit(exit_code(report, strict))
 
 
 @main.command(name="checks")
 @values_options
-def list_checks(
-    files: tuple[str, ...],
-    value_files: tuple[str, ...],
-    set_: tuple[str, ...],
-    set_string: tuple[str, ...],
-    set_file: tuple[str, ...],
-) -> None:
+def list_checks(**params: Any) -> None:
     """List the checks: id, title and the values each reads."""
-    source = source_from(files, value_files, set_, set_string, set_file)
+    source = _source(params)
     values = Values()
     if source.files or source.set or source.set_string or source.set_file:
         try:
@@ -347,7 +371,7 @@ def list_checks(
             for problem in exc.problems:
                 click.echo(f"error: {problem}", err=True)
             sys.exit(EXIT_BAD_INPUT)
-    click.echo(f"{'values':<22} {'Values: required, conditional and typed values of the chart'}")
+    click.echo(f"{'values':<22} Values: required, conditional and typed values of the chart")
     for check in registry.all_checks(values):
         click.echo(f"{check.id:<22} {check.title}")
         if check.reads:
@@ -368,3 +392,86 @@ def schema(output: Path | None) -> None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+@main.command()
+@values_options
+@click.option(
+    "--namespace",
+    default=DEFAULT_NAMESPACE,
+    show_default=True,
+    help="Namespace the chart is installed in (the Job runs there).",
+)
+@click.option(
+    "--image",
+    default=job_manifests.DEFAULT_IMAGE,
+    show_default=True,
+    help="Image of sense-preflight.",
+)
+@click.option("--name", default="sense-preflight", show_default=True, help="Job name.")
+@click.option(
+    "--values-secret",
+    default="sense-preflight-values",
+    show_default=True,
+    help="Secret holding custom-values.yaml.",
+)
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds per check, in the Job.")
+@click.option("--only", multiple=True, metavar="ID[,ID]", help="Checks to run in the Job.")
+@click.option("--skip", multiple=True, metavar="ID[,ID]", help="Checks to skip in the Job.")
+@click.option("--strict", is_flag=True, help="Warnings fail the Job.")
+@click.option("--read-only", is_flag=True, help="No write probes in the Job.")
+def job(
+    namespace: str,
+    image: str,
+    name: str,
+    values_secret: str,
+    timeout: float | None,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    strict: bool,
+    read_only: bool,
+    **params: Any,
+) -> None:
+    """Print the manifests that run the same preflight as a Job in the cluster.
+
+    Values given here are read only for global.imagePullSecrets (names); the Job reads the
+    values from a Secret, so no value is ever printed.
+    """
+    source = _source(params)
+    pull_secrets: list[str] = []
+    if source.files or source.set or source.set_string or source.set_file:
+        try:
+            entries = load_values(source).get("global.imagePullSecrets") or []
+        except ValuesError as exc:
+            fail(EXIT_BAD_INPUT, "; ".join(exc.problems))
+        pull_secrets = [str(e.get("name") if isinstance(e, dict) else e) for e in entries]
+    run_args = [
+        *(["--timeout", f"{timeout:g}"] if timeout else []),
+        *(["--only", ",".join(_csv(only))] if only else []),
+        *(["--skip", ",".join(_csv(skip))] if skip else []),
+        *(["--strict"] if strict else []),
+        *(["--read-only"] if read_only else []),
+    ]
+    spec = job_manifests.JobSpec(
+        namespace=namespace,
+        name=name,
+        image=image,
+        values_secret=values_secret,
+        pull_secrets=tuple(pull_secrets),
+        run_args=tuple(run_args),
+    )
+    sys.stdout.write(job_manifests.render(spec))
+
+
+@main.command(name="gpu-probe")
+@click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text")
+def gpu_probe_command(format_: str) -> None:
+    """Show the NVIDIA driver, CUDA version and GPUs seen here (run it in a GPU pod)."""
+    try:
+        report = gpu_probe.probe()
+    except gpu_probe.NoGpu as exc:
+        if format_ == "json":
+            sys.stdout.write(gpu_probe.render_json(None, str(exc)))
+        fail(EXIT_FAILED, f"no GPU: {exc}")
+    render = gpu_probe.render_json if format_ == "json" else gpu_probe.render_text
+    sys.stdout.write(render(report))

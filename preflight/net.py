@@ -137,8 +137,9 @@ def _dns_reason(exc: OSError) -> str:
 # --- tcp ----------------------------------------------------------------------------------
 
 
-def connect_tcp(addresses: list[str], port: int, deadline: Deadline) -> socket.socket:
-    """Connect to the first address that accepts; the socket keeps a deadline-based timeout."""
+def connect_tcp(addresses: list[str], port: int, deadline: Deadline) -> tuple[socket.socket, str]:
+    """Connect to the first address that accepts; return the socket (with a deadline-based
+    timeout) and the address it reached."""
     reasons: list[str] = []
     for address in addresses:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -147,7 +148,7 @@ def connect_tcp(addresses: list[str], port: int, deadline: Deadline) -> socket.s
             sock.settimeout(deadline.timeout())
             sock.connect((address, port))
             sock.settimeout(deadline.timeout())
-            return sock
+            return sock, address
         except DeadlineExceeded:
             sock.close()
             raise
@@ -321,8 +322,7 @@ def reach(probe: Probe, endpoint: Endpoint, tls: TlsSettings | None = None) -> I
         addresses = resolve(endpoint.host, endpoint.port, probe.deadline)
         step.detail = f"{endpoint.host} → {', '.join(addresses)}"
     with probe.step("tcp") as step:
-        sock = connect_tcp(addresses, endpoint.port, probe.deadline)
-        peer = sock.getpeername()[0]
+        sock, peer = connect_tcp(addresses, endpoint.port, probe.deadline)
         step.detail = f"connected to {_endpoint_text(peer, endpoint.port)}"
         probe.facts["address"] = _endpoint_text(peer, endpoint.port)
     connection = Connection(endpoint, addresses, sock)

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from html import escape as xml_escape
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+
+from preflight.result import CheckResult, Report
 
 REDACTED = "<redacted>"
 MIN_SECRET_LENGTH = 3
@@ -18,12 +20,17 @@ _SECRET_KEY = re.compile(
     r"(password|passwd|secret|token|apikey|api_key|accesskey|privatekey|connectionstring|credential|^key$)",
     re.IGNORECASE,
 )
-_CONN_STRING_PASSWORD = re.compile(r"(?:^|;)\s*(?:password|pwd)\s*=\s*([^;]*)", re.IGNORECASE)
+# Keys that hold the *name* of a Kubernetes Secret, not a secret: kept readable.
+_SECRET_REFERENCE_KEY = re.compile(r"(secretName|imagePullSecrets|existingSecret)$", re.IGNORECASE)
+# `Password=value;`, `Password='va;l''ue'` or `Password="va;l""ue"` (Npgsql/ADO.NET quoting)
+_CONN_STRING_PASSWORD = re.compile(
+    r"""(?:^|;)\s*(?:password|pwd)\s*=\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[^;]*)""", re.IGNORECASE
+)
 
 
 def is_secret_key(key: str) -> bool:
     """True for keys whose values are secrets (password, secretKey, apiKey, authToken, key…)."""
-    return bool(_SECRET_KEY.search(key))
+    return bool(_SECRET_KEY.search(key)) and not _SECRET_REFERENCE_KEY.search(key)
 
 
 def find_secrets(values: Mapping[str, Any]) -> set[str]:
@@ -57,7 +64,11 @@ def _embedded_secrets(text: str) -> Iterable[str]:
         except ValueError:
             pass
     for match in _CONN_STRING_PASSWORD.finditer(text):
-        yield match.group(1).strip()
+        raw = match.group(1).strip()
+        yield raw
+        if raw[:1] in "'\"" and raw[-1:] == raw[:1] and len(raw) >= 2:
+            quote_char = raw[0]
+            yield raw[1:-1].replace(quote_char * 2, quote_char)
 
 
 class Redactor:
@@ -81,8 +92,25 @@ class Redactor:
     def for_values(cls, values: Mapping[str, Any]) -> Redactor:
         return cls(find_secrets(values))
 
-    def __call__(self, text: str) -> str:
-        return self._pattern.sub(REDACTED, text) if self._pattern else text
+    def __call__(self, text: str, marker: str = REDACTED) -> str:
+        return self._pattern.sub(marker, text) if self._pattern else text
+
+    def report(self, report: Report) -> Report:
+        """The report with every string (messages, steps, facts) scrubbed."""
+        return replace(report, checks=tuple(self.result(check) for check in report.checks))
+
+    def result(self, check: CheckResult) -> CheckResult:
+        return replace(
+            check,
+            message=self(check.message),
+            remediation=self(check.remediation),
+            steps=tuple(
+                replace(s, detail=self(s.detail), remediation=self(s.remediation))
+                for s in check.steps
+            ),
+            facts=self.values(dict(check.facts)),
+            logs=tuple(self(line) for line in check.logs),
+        )
 
     def values(self, node: Any, secret: bool = False) -> Any:
         """A copy of the values with every secret replaced (keys kept, so support sees them)."""
@@ -96,16 +124,3 @@ class Redactor:
         if secret and not isinstance(node, bool) and node is not None:
             return REDACTED
         return self(node) if isinstance(node, str) else node
-
-
-class RedactingFilter(logging.Filter):
-    """Scrubs every log record that reaches a handler."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redactor(record.getMessage())
-        record.args = None
-        return True

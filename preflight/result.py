@@ -47,6 +47,7 @@ class CheckResult:
     steps: Sequence[StepResult] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    logs: Sequence[str] = ()  # client libraries' log lines, for the support bundle only
 
     @property
     def component(self) -> str:

@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from preflight import logcapture
 from preflight.check import Check, Probe, StepFailed, skipped
 from preflight.deadline import Deadline
+from preflight.logcapture import CheckLogHandler
 from preflight.options import RunOptions
 from preflight.result import CheckResult, Status, StepResult
 from preflight.values import Values
@@ -45,10 +47,21 @@ def run_checks(
     `on_event("start"|"done", check, result)` reports progress to the renderer.
     """
     notify = on_event or (lambda *_: None)
+    with logcapture.installed() as logs:
+        return _run_all(checks, values, options, notify, logs)
+
+
+def _run_all(
+    checks: Sequence[Check],
+    values: Values,
+    options: RunOptions,
+    notify: Listener,
+    logs: CheckLogHandler,
+) -> list[CheckResult]:
+    """Start every check that applies, collect results, clean up after abandoned ones."""
     results: dict[str, CheckResult] = {}
     done: queue.Queue[tuple[str, CheckResult]] = queue.Queue()
     running: dict[str, _Running] = {}
-
     for check in checks:
         reason = check.applies(values)
         if reason is not None:
@@ -57,7 +70,7 @@ def run_checks(
             continue
         probe = Probe(check, values, options, Deadline.after(options.timeout_s))
         thread = threading.Thread(
-            target=_execute, args=(probe, done), name=f"check {check.id}", daemon=True
+            target=_execute, args=(probe, done, logs), name=f"check {check.id}", daemon=True
         )
         running[check.id] = _Running(check, probe, thread)
         notify("start", check, None)
@@ -72,10 +85,13 @@ def run_checks(
     return [results[check.id] for check in checks]
 
 
-def _execute(probe: Probe, done: queue.Queue[tuple[str, CheckResult]]) -> None:
+def _execute(
+    probe: Probe, done: queue.Queue[tuple[str, CheckResult]], logs: CheckLogHandler
+) -> None:
     """Thread body: run the check, always run its cleanups, then report its result."""
     try:
-        probe.check.run(probe)
+        with logs.capturing(probe):
+            probe.check.run(probe)
     except StepFailed as exc:
         if not probe.steps or probe.steps[-1].status is not Status.FAIL:
             probe.steps.append(

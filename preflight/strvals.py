@@ -69,9 +69,9 @@ class _Parser:
     def _key(self, data: dict[str, Any]) -> None:
         key, stop = self._read_until("=[,.")
         if stop is None or stop == ",":
-            raise SetSyntaxError(f'key "{key}" has no value')
+            raise SetSyntaxError("key has no value (expected key=value)")
         if not key:
-            raise SetSyntaxError(f"key is empty before {stop!r} in {self.text!r}")
+            raise SetSyntaxError(f"empty key before {stop!r}")
         if stop == "=":
             data[key] = self._assigned_value()
         elif stop == ".":
@@ -87,11 +87,11 @@ class _Parser:
     def _index(self) -> int:
         raw, stop = self._read_until("]")
         if stop is None:
-            raise SetSyntaxError(f"unterminated list index in {self.text!r}")
+            raise SetSyntaxError("unterminated list index (missing ']')")
         try:
             index = int(raw)
         except ValueError:
-            raise SetSyntaxError(f"list index {raw!r} is not a number") from None
+            raise SetSyntaxError("list index is not a number") from None
         if index < 0:
             raise SetSyntaxError(f"negative list index {index} is not allowed")
         if index > MAX_INDEX:
@@ -135,7 +135,7 @@ class _Parser:
         while True:
             raw, stop = self._read_until(",}")
             if stop is None:
-                raise SetSyntaxError(f"list is missing its closing '}}' in {self.text!r}")
+                raise SetSyntaxError("list is missing its closing '}'")
             if raw or stop == "," or values:
                 values.append(self._value(raw))
             if stop == "}":
@@ -156,9 +156,9 @@ def parse_file_assignment(text: str) -> tuple[str, str]:
     """Split `--set-file key=path` into (key expression, path)."""
     key, sep, path = text.partition("=")
     if not sep or not key:
-        raise SetSyntaxError(f"expected key=path, got {text!r}")
+        raise SetSyntaxError("expected key=path")
     if not path:
-        raise SetSyntaxError(f'key "{key}" has no file path')
+        raise SetSyntaxError("no file path after '='")
     return key, path
 
 

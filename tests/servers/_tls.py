@@ -26,14 +26,12 @@ def issue_cert(
 ) -> CertFiles:
     """Write a server certificate for `names` (default 127.0.0.1 and localhost) into folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    kwargs = {}
-    if expired:
-        now = dt.datetime.now(dt.UTC)
-        kwargs = {
-            "not_before": now - dt.timedelta(days=30),
-            "not_after": now - dt.timedelta(days=1),
-        }
-    server = ca.issue_cert(*(names or ("127.0.0.1", "localhost")), **kwargs)
+    now = dt.datetime.now(dt.UTC)
+    server = ca.issue_cert(
+        *(names or ("127.0.0.1", "localhost")),
+        not_before=now - dt.timedelta(days=30) if expired else None,
+        not_after=now - dt.timedelta(days=1) if expired else None,
+    )
     files = CertFiles(ca=folder / "ca.crt", cert=folder / "server.crt", key=folder / "server.key")
     ca.cert_pem.write_to_path(str(files.ca))
     server.cert_chain_pems[0].write_to_path(str(files.cert))
