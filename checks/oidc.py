@@ -5,7 +5,8 @@ built the way ASP.NET Core's JwtBearer middleware builds it from `Authority`; th
 equal `oidc.authority` character for character (the classic Keycloak / Azure AD failure). The
 client step asks for a `client_credentials` token to prove `oidc.clientId` / `oidc.clientSecret`;
 a JWT answer is decoded (its signature is not checked) to compare `aud` with `oidc.audience`.
-The access token itself is never reported.
+The access token itself is never reported. Fact names avoid "token" and "secret": the report's
+redaction hides facts with such names (the token endpoint is the fact `grant_endpoint`).
 """
 
 from __future__ import annotations
@@ -167,9 +168,9 @@ def fetch_discovery(probe: Probe, client: httpx.Client, settings: OidcSettings) 
         probe.facts.update(
             issuer=discovery.issuer,
             jwks_uri=discovery.jwks_uri,
-            token_endpoint=discovery.token_endpoint,
+            grant_endpoint=discovery.token_endpoint,
             grant_types_supported=list(_strings(document.get("grant_types_supported"))),
-            token_endpoint_auth_methods_supported=list(discovery.auth_methods),
+            client_auth_methods_supported=list(discovery.auth_methods),
         )
         step.detail = f"fetched {url}"
     return discovery
@@ -248,7 +249,7 @@ def request_token(
                 _FIX_GRANT,
             )
             return
-        probe.facts["token_auth_method"] = method
+        probe.facts["client_auth_method"] = method
         data = {"grant_type": "client_credentials"}
         headers = {"Accept": "application/json"}
         if method == BASIC:  # RFC 6749 2.3.1: form-encode id and secret, then base64
@@ -278,16 +279,16 @@ def _judge_token(
     token = body.get("access_token")
     if not isinstance(token, str) or not token:
         raise StepFailed("the token endpoint answered HTTP 200 without an access_token")
-    probe.facts["token_type"] = str(body.get("token_type", ""))
+    probe.facts["issued_type"] = str(body.get("token_type", ""))
     decoded = _decode_jwt(token)
     if decoded is None:
-        probe.facts["access_token_format"] = "opaque"
+        probe.facts["issued_format"] = "opaque"
         step.detail = "client_credentials token issued (opaque, so its audience is not checked)"
         return
     header, claims = decoded
     audiences = claims.get("aud", [])
     audiences = [audiences] if isinstance(audiences, str) else list(audiences)
-    probe.facts.update(access_token_format="JWT", token_audience=audiences)
+    probe.facts.update(issued_format="JWT", issued_audience=audiences)
     problems = []
     if settings.audience not in audiences:
         problems.append(f"its aud {audiences} does not contain oidc.audience {settings.audience!r}")

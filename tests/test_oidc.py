@@ -67,16 +67,17 @@ def test_healthy_provider_passes_with_facts(tmp_path: Path, oidc_provider: OidcP
         "client",
     ]
     facts = check["facts"]
+    assert "<redacted>" not in str(facts)  # no fact name looks like a secret's
     assert facts["issuer"] == oidc_provider.issuer
     assert facts["discovery_url"] == f"{oidc_provider.issuer}/.well-known/openid-configuration"
-    assert facts["token_endpoint"] == f"{oidc_provider.issuer}/token"
+    assert facts["grant_endpoint"] == f"{oidc_provider.issuer}/token"
     assert facts["jwks_uri"] == f"{oidc_provider.issuer}/jwks"
     assert facts["signing_algorithms"] == ["RS256"]
     assert "client_credentials" in facts["grant_types_supported"]
-    assert facts["token_auth_method"] == "client_secret_basic"
-    assert facts["access_token_format"] == "JWT"
-    assert facts["token_type"] == "Bearer"
-    assert facts["token_audience"] == [oidc_provider.service.client_id]
+    assert facts["client_auth_method"] == "client_secret_basic"
+    assert facts["issued_format"] == "JWT"
+    assert facts["issued_type"] == "Bearer"
+    assert facts["issued_audience"] == [oidc_provider.service.client_id]
     assert "signature not checked" in check["message"]
     print(f"oidc check against oidc-provider: {check['duration_s']:.3f}s")
 
@@ -141,7 +142,7 @@ def test_other_audience_warns_and_matching_audience_passes(
         in (check["message"])
     )
     assert OTHER_AUDIENCE in check["message"]
-    assert check["facts"]["token_audience"] == [OTHER_AUDIENCE]
+    assert check["facts"]["issued_audience"] == [OTHER_AUDIENCE]
     given = _run(
         tmp_path, oidc_provider.issuer, oidc_provider.other_audience, audience=OTHER_AUDIENCE
     )
@@ -152,7 +153,7 @@ def test_opaque_token_passes(tmp_path: Path, oidc_provider: OidcProvider) -> Non
     result = _run(tmp_path, oidc_provider.issuer, oidc_provider.opaque)
     check = result.check("oidc")
     assert (result.code, check["status"]) == (0, "pass")
-    assert check["facts"]["access_token_format"] == "opaque"
+    assert check["facts"]["issued_format"] == "opaque"
     assert "opaque" in check["message"]
 
 
@@ -163,7 +164,7 @@ def test_post_only_provider_gets_client_secret_post(
     result = _run(tmp_path, provider.issuer, provider.service)
     check = result.check("oidc")
     assert (result.code, check["status"]) == (0, "pass")
-    assert check["facts"]["token_auth_method"] == "client_secret_post"
+    assert check["facts"]["client_auth_method"] == "client_secret_post"
 
 
 @pytest.mark.parametrize("text", [False, True], ids=["json", "text"])

@@ -83,6 +83,7 @@ def test_present_store_reports_id_and_latest_model(
     result = _run(tmp_path, openfga.url, openfga.api_key, "--read-only", storeName=store_name)
     check = result.check("openfga")
     assert (result.code, check["status"]) == (0, "pass"), result.stdout
+    assert "<redacted>" not in str(check["facts"])
     assert check["facts"]["store_id"] == store_id
     assert check["facts"]["authorization_model_id"] == latest
     steps = _steps(result)
