@@ -283,6 +283,11 @@ def _expect(response: httpx.Response, status: int, doing: str) -> None:
     code, message = _error(response)
     if response.status_code == 401:
         fix = _FIX_KEY
+    elif code == "validation_error" and "Name" in message:
+        fix = (
+            "openfga.storeName must be 3-64 letters, digits, spaces or . - / ^ _ & @ "
+            "(OpenFGA's rule for store names)"
+        )
     elif response.status_code == 403:
         fix = (
             "give this API key the right to create stores and write models (OpenFGA access control)"

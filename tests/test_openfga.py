@@ -163,6 +163,16 @@ def test_missing_store_with_migrations_off_warns(
     assert "api.migration.enabled is false" in check["message"]
 
 
+def test_store_name_openfga_refuses_fails_at_store(tmp_path: Path, openfga: OpenFgaServer) -> None:
+    result = _run(tmp_path, openfga.url, openfga.api_key, "--read-only", storeName="axion:sense")
+    assert result.code == 3
+    assert result.failed_step("openfga")["name"] == "store"
+    message = result.check("openfga")["message"]
+    assert message.startswith("store: listing stores failed: HTTP 400 (validation_error: ")
+    assert "ListStoresRequest.Name" in message
+    assert result.check("openfga")["remediation"].startswith("openfga.storeName must be 3-64")
+
+
 def test_store_found_on_the_second_page(
     tmp_path: Path, openfga_without_name_filter: OpenFgaServer, store_name: str
 ) -> None:
