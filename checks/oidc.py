@@ -286,21 +286,33 @@ def _judge_token(
         step.detail = "client_credentials token issued (opaque, so its audience is not checked)"
         return
     header, claims = decoded
-    audiences = claims.get("aud", [])
-    audiences = [audiences] if isinstance(audiences, str) else list(audiences)
+    audiences = _audiences(claims.get("aud"))
     probe.facts.update(issued_format="JWT", issued_audience=audiences)
-    problems = []
+    problems: list[tuple[str, str]] = []  # (what is wrong, what to do)
     if settings.audience not in audiences:
-        problems.append(f"its aud {audiences} does not contain oidc.audience {settings.audience!r}")
+        problems.append(
+            (
+                f"its aud {audiences} does not contain oidc.audience {settings.audience!r}",
+                _FIX_AUDIENCE,
+            )
+        )
     if claims.get("iss", discovery.issuer) != discovery.issuer:
-        problems.append(f"its iss {claims['iss']!r} is not the issuer {discovery.issuer!r}")
+        problems.append(
+            (f"its iss {claims['iss']!r} is not the issuer {discovery.issuer!r}", _FIX_ISSUER)
+        )
     if key_ids and header.get("kid") and header["kid"] not in key_ids:
-        problems.append(f"its key id {header['kid']!r} is not in jwks_uri")
+        problems.append(
+            (
+                f"its key id {header['kid']!r} is not in jwks_uri",
+                "check the provider's key rotation",
+            )
+        )
     if problems:
         step.warn(
-            "client_credentials JWT issued, but " + "; ".join(problems) + " (decoded, "
-            "signature not checked): the API would reject such tokens",
-            _FIX_AUDIENCE,
+            "client_credentials JWT issued, but "
+            + "; ".join(text for text, _ in problems)
+            + " (decoded, signature not checked): the API would reject tokens like it",
+            problems[0][1],
         )
         return
     step.detail = (
@@ -309,19 +321,26 @@ def _judge_token(
     )
 
 
+def _audiences(aud: Any) -> list[str]:
+    """The `aud` claim as a list (it may be one string)."""
+    if isinstance(aud, str):
+        return [aud]
+    return [item for item in aud if isinstance(item, str)] if isinstance(aud, list) else []
+
+
 def _judge_refusal(step: Step, response: httpx.Response, url: str) -> None:
     """An OAuth error: wrong credentials fail; a client that may not use the grant warns."""
     try:
         body = response.json()
     except ValueError:
         body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, str):
+    if not (isinstance(body, dict) and isinstance(body.get("error"), str)):
         raise StepFailed(
             f"token endpoint {url} answered {_status(response)} without an OAuth error",
             "check the provider's logs and that token_endpoint is reachable from here",
         )
-    description = short(body.get("error_description") or "") if isinstance(body, dict) else ""
+    error = body["error"]
+    description = short(body.get("error_description") or "")
     said = f"{error}: {description}" if description else error
     if error == "invalid_client":
         raise StepFailed(f"client id or secret wrong ({said})", _FIX_CLIENT)
