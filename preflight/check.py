@@ -80,28 +80,37 @@ class Step:
 
 class Cleanups:
     """Undo actions (drop the scratch table…) that run once: at the end of the check, or when
-    the run is interrupted or the check is abandoned at its deadline."""
+    the run is interrupted or the check is abandoned at its deadline. `run_all` returns only
+    when no action is pending or still running in another thread."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._idle = threading.Condition()
         self._pending: list[tuple[str, Callable[[], Any]]] = []
+        self._running = 0
         self.errors: list[str] = []
 
     def add(self, description: str, action: Callable[[], Any]) -> None:
-        with self._lock:
+        with self._idle:
             self._pending.append((description, action))
 
     def run_all(self) -> None:
-        """Run every pending action, newest first; never raises."""
+        """Run every pending action, newest first, then wait for those other threads run;
+        never raises."""
         while True:
-            with self._lock:
+            with self._idle:
                 if not self._pending:
+                    self._idle.wait_for(lambda: self._running == 0)
                     return
                 description, action = self._pending.pop()
+                self._running += 1
             try:
                 action()
             except Exception as exc:  # a cleanup must not hide the check's verdict
                 self.errors.append(f"cleanup '{description}' failed: {exc}")
+            finally:
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
 
 
 class Probe:

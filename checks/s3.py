@@ -1,0 +1,571 @@
+"""S3 storage for frame images: endpoint, TLS, SigV4 credentials, bucket, addressing, round trip.
+
+Steps: config → dns → tcp → tls → auth → bucket → addressing → roundtrip. Every request goes
+through boto3 with connect/read timeouts taken from the check's deadline and no retries, so a
+server that accepts and never answers fails within `--timeout`. (botocore's log lines are
+kept with the check by the engine's log capture, never printed.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import re
+import secrets
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from preflight.check import Check, Probe, StepFailed
+from preflight.net import Endpoint, TlsSettings, parse_endpoint, reach, resolve, tls_settings
+from preflight.values import Values
+
+T = TypeVar("T")
+
+DEFAULT_REGION = "us-east-1"
+SCRATCH_PREFIX = "sense-preflight/"
+# Client timeouts end this much before the check's deadline, so the check says what timed out.
+TIMEOUT_MARGIN_S = 0.2
+# The round trip's requests end this much earlier, so its delete runs within the deadline.
+CLEANUP_RESERVE_S = 0.5
+CLEANUP_TIMEOUT_S = 3.0
+_AWS_REGIONAL_HOST = re.compile(r"(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_FIX_KEYS = "check s3.accessKey / s3.secretKey: both must come from the same key pair"
+_FIX_RIGHTS = (
+    "grant the key s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on the bucket "
+    "(arn:aws:s3:::BUCKET and arn:aws:s3:::BUCKET/*)"
+)
+_FIX_PATH_STYLE = "set s3.forcePathStyle: true (MinIO-style endpoints need path style)"
+_FIX_CLOCK = "synchronise this machine's clock (NTP/chrony); S3 refuses requests >15 min off"
+_FIX_UNREACHABLE = (
+    "check that the S3 endpoint is up and that no firewall or proxy stalls traffic from here, "
+    "or raise --timeout"
+)
+_FIX_NOT_S3 = "check that s3.host points at the S3 endpoint, not a web page or another service"
+_FIX_TLS = "check s3.secured and the endpoint's certificate (--ca-bundle for a private CA)"
+
+
+def checks(values: Values) -> list[Check]:
+    """The one S3 check."""
+    return [
+        Check(
+            id="s3",
+            title="S3 storage for frame images",
+            run=run,
+            reads=(
+                "s3.host",
+                "s3.secured",
+                "s3.region",
+                "s3.forcePathStyle",
+                "s3.framesBucketName",
+                "s3.accessKey",
+                "s3.secretKey",
+            ),
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """What the values say about the S3 endpoint, bucket and key."""
+
+    endpoint: Endpoint
+    bucket: str
+    access_key: str
+    secret_key: str
+    region: str
+    region_given: bool
+    force_path_style: bool
+    tls: TlsSettings | None
+    session: Any = field(repr=False, compare=False)  # one boto3 Session: models load once
+
+    @property
+    def url(self) -> str:
+        return f"{self.endpoint.scheme}://{self.endpoint.netloc}"
+
+
+def run(probe: Probe) -> None:
+    """Walk the layers in order; the first failing one ends the check."""
+    settings = _config(probe)
+    with reach(probe, settings.endpoint, settings.tls):
+        pass
+    _auth(probe, settings)
+    _bucket(probe, settings)
+    style = _addressing(probe, settings)
+    if probe.options.read_only:
+        probe.skip("roundtrip", "--read-only: no test object written")
+        return
+    _roundtrip(probe, settings, style)
+
+
+# --- config -------------------------------------------------------------------------------
+
+
+def _config(probe: Probe) -> S3Settings:
+    """Endpoint URL from s3.host + s3.secured; region and addressing style from the values."""
+    values = probe.values
+    with probe.step("config") as step:
+        secured = values.enabled("s3.secured", True)
+        scheme = "https" if secured else "http"
+        host = str(values.get("s3.host", "")).strip()
+        given = host.split("://", 1)[0].lower() if "://" in host else ""
+        if given and given != scheme:
+            raise StepFailed(
+                f"s3.host starts with {given}:// but s3.secured is {str(secured).lower()} "
+                f"({scheme})",
+                f"write s3.host without a scheme, and set s3.secured: "
+                f"{str(given == 'https').lower()} if the endpoint speaks {given}",
+            )
+        endpoint = parse_endpoint(host, default_scheme=scheme)
+        path = host.split("://", 1)[-1].partition("/")[2].strip("/")
+        if path:
+            raise StepFailed(
+                f"s3.host has a path (/{path}); the chart expects host[:port]",
+                "put only host[:port] in s3.host; the bucket goes in s3.framesBucketName",
+            )
+        bucket = str(values.get("s3.framesBucketName", ""))
+        if not _BUCKET_NAME.fullmatch(bucket):
+            raise StepFailed(
+                f"s3.framesBucketName {bucket!r} is not a valid S3 bucket name",
+                "use 3-63 lowercase letters, digits, dots and hyphens",
+            )
+        force_path_style = values.get("s3.forcePathStyle", False)
+        if not isinstance(force_path_style, bool):
+            raise StepFailed(
+                f"s3.forcePathStyle must be true or false, not {force_path_style!r}",
+                "set s3.forcePathStyle: true or false (without quotes)",
+            )
+        aws_region = _AWS_REGIONAL_HOST.search(endpoint.host)
+        region = str(values.get("s3.region", "") or (aws_region and aws_region[1]) or "")
+        settings = S3Settings(
+            endpoint=Endpoint(endpoint.host, endpoint.port, scheme),
+            bucket=bucket,
+            access_key=str(values.get("s3.accessKey", "")),
+            secret_key=str(values.get("s3.secretKey", "")),
+            region=region or DEFAULT_REGION,
+            region_given=values.has("s3.region"),
+            force_path_style=force_path_style,
+            tls=tls_settings(probe) if secured else None,
+            session=_boto3_session(),
+        )
+        probe.facts["endpoint"] = settings.url
+        probe.facts["region"] = settings.region
+        step.detail = f"{settings.url}, bucket {bucket}, region {settings.region}"
+    return settings
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+
+def _auth(probe: Probe, settings: S3Settings) -> None:
+    """One signed request (ListBuckets): the key pair, the clock and the signing region."""
+    from botocore.exceptions import ClientError
+
+    with probe.step("auth") as step:
+        client = _client(probe, settings, "path")
+        try:
+            response = _call(probe, "ListBuckets", client.list_buckets)
+            _require_xml(response, "ListBuckets")
+            step.detail = "signed request (SigV4) accepted"
+        except ClientError as exc:
+            response = exc.response
+            code = _code(exc)
+            if code == "SignatureDoesNotMatch":
+                raise StepFailed(
+                    "the secret key is wrong: the server computed another signature "
+                    "(SignatureDoesNotMatch)",
+                    _FIX_KEYS,
+                ) from None
+            if code == "InvalidAccessKeyId":
+                raise StepFailed(
+                    "the access key is unknown to this S3 endpoint (InvalidAccessKeyId)",
+                    "check s3.accessKey: the key must exist on this endpoint (keys are per "
+                    "provider and account)",
+                ) from None
+            if code == "RequestTimeTooSkewed":
+                raise StepFailed(_skew_message(probe, exc.response), _FIX_CLOCK) from None
+            if code == "AuthorizationHeaderMalformed" and "Region" in exc.response["Error"]:
+                expected = exc.response["Error"]["Region"]
+                raise StepFailed(
+                    f"requests are signed for region {settings.region} but the endpoint "
+                    f"expects {expected}",
+                    f"set s3.region: {expected}",
+                ) from None
+            if code not in ("AccessDenied", "AllAccessDisabled"):
+                raise StepFailed(
+                    f"the signed request was refused: {_error_text(exc)}", _FIX_KEYS
+                ) from None
+            step.detail = "signed request (SigV4) accepted; the key may not list buckets"
+        server = response["ResponseMetadata"].get("HTTPHeaders", {}).get("server")
+        if server:
+            probe.facts["server"] = server
+
+
+def _require_xml(response: dict[str, Any], operation: str) -> None:
+    """S3 answers in XML; a web page answering 200 to anything is not S3."""
+    content_type = response["ResponseMetadata"].get("HTTPHeaders", {}).get("content-type", "")
+    if "xml" not in content_type:
+        raise StepFailed(
+            f"{operation}: the server did not answer like S3 (HTTP 200 with "
+            f"{content_type or 'no content type'}, not XML)",
+            _FIX_NOT_S3,
+        )
+
+
+def _skew_message(probe: Probe, response: dict[str, Any]) -> str:
+    """How far this machine's clock is from the server's (from its Date header)."""
+    now = dt.datetime.now(dt.UTC)
+    date = response["ResponseMetadata"].get("HTTPHeaders", {}).get("date")
+    server_time = response["Error"].get("ServerTime")
+    try:
+        theirs = (
+            email.utils.parsedate_to_datetime(date)
+            if date
+            else dt.datetime.fromisoformat(str(server_time).replace("Z", "+00:00"))
+        )
+        offset = (now - theirs).total_seconds()
+    except (TypeError, ValueError):  # no usable server time (or one without a time zone)
+        return "this machine's clock is too far from the server's (RequestTimeTooSkewed)"
+    probe.facts["clock_offset_s"] = round(offset, 1)
+    direction = "ahead of" if offset > 0 else "behind"
+    return (
+        f"this machine's clock is {_duration(abs(offset))} {direction} the server's "
+        "(RequestTimeTooSkewed)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    """`1h 2m 3s`, `20m 5s`, `42s`."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h"] if hours else []
+    parts += [f"{minutes}m"] if minutes or hours else []
+    return " ".join([*parts, f"{secs}s"])
+
+
+# --- bucket -------------------------------------------------------------------------------
+
+
+def _bucket(probe: Probe, settings: S3Settings) -> None:
+    """HeadBucket: exists, the key has rights on it, and it lives in the configured region."""
+    from botocore.exceptions import ClientError
+
+    with probe.step("bucket") as step:
+        client = _client(probe, settings, "path")
+        name = settings.bucket
+        try:
+            headers = _call(probe, "HeadBucket", lambda: client.head_bucket(Bucket=name))[
+                "ResponseMetadata"
+            ]["HTTPHeaders"]
+        except ClientError as exc:
+            headers = exc.response["ResponseMetadata"].get("HTTPHeaders", {})
+            status = exc.response["ResponseMetadata"].get("HTTPStatusCode")
+            region = headers.get("x-amz-bucket-region")
+            if region and region != settings.region:
+                probe.facts["bucket_region"] = region
+                raise StepFailed(
+                    f"bucket {name} is in region {region}, not {settings.region} "
+                    f"(the server redirected, HTTP {status})",
+                    f"set s3.region: {region} (and s3.host to that region's endpoint)",
+                ) from None
+            if status == 404:
+                raise StepFailed(
+                    f"bucket {name} does not exist at {settings.url}",
+                    f"create the bucket {name} (e.g. aws s3 mb s3://{name} --endpoint-url "
+                    f"{settings.url}) or fix s3.framesBucketName",
+                ) from None
+            if status == 403:
+                raise StepFailed(
+                    f"access to bucket {name} is denied (403): the key lacks rights on it, "
+                    "or the bucket belongs to another account",
+                    _FIX_RIGHTS.replace("BUCKET", name),
+                ) from None
+            raise StepFailed(f"HeadBucket {name} failed: {_error_text(exc)}") from None
+        step.detail = f"bucket {name} exists and the key may use it"
+        region = headers.get("x-amz-bucket-region")
+        if region:
+            probe.facts["bucket_region"] = region
+            if region != settings.region:
+                message = f"bucket {name} is in region {region}, but requests are signed for "
+                if settings.region_given:
+                    raise StepFailed(message + f"s3.region {settings.region}", _region_fix(region))
+                step.warn(
+                    message + f"{settings.region} (s3.region is not set)", _region_fix(region)
+                )
+        else:
+            location = _optional(
+                probe, "GetBucketLocation", lambda: client.get_bucket_location(Bucket=name)
+            )
+            if location is not None:  # no constraint means the classic region, us-east-1
+                probe.facts["bucket_region"] = location.get("LocationConstraint") or DEFAULT_REGION
+        versioning = _optional(
+            probe, "GetBucketVersioning", lambda: client.get_bucket_versioning(Bucket=name)
+        )
+        if versioning is not None:
+            probe.facts["versioning"] = versioning.get("Status") or "Disabled"
+
+
+def _region_fix(region: str) -> str:
+    return f"set s3.region: {region}"
+
+
+def _optional(probe: Probe, operation: str, request: Callable[[], T]) -> T | None:
+    """A request for a fact only: None when the server refuses it (no right, not supported)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return _call(probe, operation, request)
+    except ClientError:
+        return None
+
+
+# --- addressing ---------------------------------------------------------------------------
+
+
+def _addressing(probe: Probe, settings: S3Settings) -> str:
+    """Which addressing style works: path (`host/bucket`) or virtual-host (`bucket.host`)."""
+    from botocore.exceptions import ClientError
+
+    with probe.step("addressing") as step:
+        if settings.force_path_style:
+            step.detail = "path style (s3.forcePathStyle: true) works"
+            probe.facts["addressing_style"] = "path"
+            return "path"
+        host = settings.endpoint.host
+        virtual_host = f"{settings.bucket}.{host}"
+        try:
+            if _is_ip(host):
+                raise StepFailed(f"an IP address ({host}) has no bucket sub-domains")
+            resolve(virtual_host, settings.endpoint.port, probe.deadline)
+            client = _client(probe, settings, "virtual")
+            _call(probe, "HeadBucket", lambda: client.head_bucket(Bucket=settings.bucket))
+        except (StepFailed, ClientError) as exc:
+            reason = exc.detail if isinstance(exc, StepFailed) else _error_text(exc)
+            fix = _FIX_PATH_STYLE
+            if not _is_ip(host):
+                fix += f", or give the endpoint a wildcard DNS name *.{host}"
+            step.warn(f"virtual-host style fails ({reason}); path style works", fix)
+            probe.facts["addressing_style"] = "path"
+            return "path"
+        step.detail = f"virtual-host style works ({virtual_host})"
+        probe.facts["addressing_style"] = "virtual"
+        return "virtual"
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+# --- roundtrip ----------------------------------------------------------------------------
+
+
+def _roundtrip(probe: Probe, settings: S3Settings, style: str) -> None:
+    """Put a scratch object, read it back, delete it; the delete also runs as a cleanup."""
+    from botocore.exceptions import ClientError
+
+    with probe.step("roundtrip") as step:
+        client = _client(probe, settings, style, reserve=CLEANUP_RESERVE_S)
+        bucket, key = settings.bucket, f"{SCRATCH_PREFIX}{secrets.token_hex(8)}"
+        body = b"sense-preflight round trip " + secrets.token_hex(16).encode()
+        scratch = _Scratch(settings, style, key)
+        probe.cleanup(f"delete s3://{bucket}/{key}", scratch.delete)
+        try:
+            put = _call(
+                probe, "PutObject", lambda: client.put_object(Bucket=bucket, Key=key, Body=body)
+            )
+        except ClientError as exc:
+            if _code(exc) != "AccessDenied":
+                raise StepFailed(f"PutObject {key} failed: {_error_text(exc)}") from None
+            scratch.gone = True  # refused: nothing was written, nothing to clean up
+            missing = ["s3:PutObject"]
+            if _delete_denied(probe, client, bucket, key):
+                missing.append("s3:DeleteObject")
+            raise StepFailed(
+                f"the key may not write to bucket {bucket}: {' and '.join(missing)} denied",
+                f"grant the key {', '.join(missing)} on arn:aws:s3:::{bucket}/* (the API "
+                "stores frame images there)",
+            ) from None
+        scratch.version_id = put.get("VersionId")
+        try:
+            read_back = _call(
+                probe, "GetObject", lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            )
+        except ClientError as exc:
+            raise StepFailed(
+                f"wrote {key} but could not read it back: {_error_text(exc)}",
+                _FIX_RIGHTS.replace("BUCKET", bucket),
+            ) from None
+        if read_back != body:
+            raise StepFailed(
+                f"read back {len(read_back)} bytes that differ from the {len(body)} written",
+                "check the storage backend and any proxy in front of it",
+            )
+        try:
+            _call(probe, "DeleteObject", lambda: client.delete_object(**scratch.target()))
+        except ClientError as exc:
+            action = "s3:DeleteObjectVersion" if scratch.version_id else "s3:DeleteObject"
+            raise StepFailed(
+                f"wrote and read back {key} but could not delete it ({action}: "
+                f"{_error_text(exc)}); remove it by hand",
+                f"grant the key {action} on arn:aws:s3:::{bucket}/*",
+            ) from None
+        scratch.gone = True
+        step.detail = f"put, read back and deleted {len(body)} bytes at s3://{bucket}/{key}"
+
+
+def _delete_denied(probe: Probe, client: Any, bucket: str, key: str) -> bool:
+    """Whether deleting is denied too (deleting a key that does not exist is a no-op)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        _call(probe, "DeleteObject", lambda: client.delete_object(Bucket=bucket, Key=key))
+    except ClientError as exc:
+        return _code(exc) == "AccessDenied"
+    return False
+
+
+class _Scratch:
+    """The scratch object, deleted once: by the round trip, or by the cleanup if that failed.
+
+    The cleanup's client is made up front (no model loading when time is short), with its
+    own timeouts, as the check's deadline may have passed when it runs.
+    """
+
+    def __init__(self, settings: S3Settings, style: str, key: str) -> None:
+        self.client = _new_client(settings, style, CLEANUP_TIMEOUT_S, settings.session)
+        self.bucket = settings.bucket
+        self.key = key
+        self.version_id: str | None = None
+        self.gone = False
+
+    def target(self) -> dict[str, str]:
+        target = {"Bucket": self.bucket, "Key": self.key}
+        return target | ({"VersionId": self.version_id} if self.version_id else {})
+
+    def delete(self) -> None:
+        """The cleanup action."""
+        if not self.gone:
+            self.client.delete_object(**self.target())
+            self.gone = True
+
+
+# --- boto3 plumbing -----------------------------------------------------------------------
+
+
+def _client(probe: Probe, settings: S3Settings, style: str, reserve: float = 0.0) -> Any:
+    """A boto3 S3 client whose requests end just before the check's deadline (`reserve`
+    seconds earlier still, to leave the cleanup its time)."""
+    timeout = max(0.05, probe.deadline.timeout() - TIMEOUT_MARGIN_S - reserve)
+    return _new_client(settings, style, timeout, settings.session)
+
+
+def _boto3_session() -> Any:
+    """A boto3 Session with the S3 model loaded: later clients take milliseconds, so a
+    timeout computed just before making one still holds when its request starts."""
+    import boto3
+
+    session = boto3.session.Session()
+    session.client(  # no request: this only loads the model
+        "s3", region_name=DEFAULT_REGION, aws_access_key_id="-", aws_secret_access_key="-"
+    )
+    return session
+
+
+def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) -> Any:
+    """A boto3 S3 client: no retries, connect and read bounded by `timeout` seconds."""
+    from botocore.config import Config
+
+    verify: bool | str = False
+    if settings.tls is not None and settings.tls.verify:
+        verify = str(settings.tls.ca_file) if settings.tls.ca_file else True
+    elif settings.tls is not None:  # --insecure-skip-tls-verify: the tls step already warned
+        from urllib3.exceptions import InsecureRequestWarning
+
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+    return session.client(
+        "s3",
+        endpoint_url=settings.url,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key,
+        aws_secret_access_key=settings.secret_key,
+        verify=verify,
+        config=Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"total_max_attempts": 1},
+            s3={"addressing_style": style},
+            signature_version="s3v4",
+        ),
+    )
+
+
+def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
+    """One S3 request; transport failures become one-line StepFailed messages.
+
+    ClientError (the server answered with an S3 error) is left to the caller to classify.
+    """
+    from botocore import exceptions as bx
+    from botocore.parsers import ResponseParserError
+
+    try:
+        return request()
+    except bx.ReadTimeoutError:
+        raise StepFailed(
+            f"{operation}: no answer before the deadline (the server accepted the connection "
+            f"but never replied; --timeout {probe.options.timeout_s:g}s)",
+            _FIX_UNREACHABLE,
+        ) from None
+    except bx.ConnectTimeoutError:
+        raise StepFailed(f"{operation}: connecting timed out", _FIX_UNREACHABLE) from None
+    except bx.SSLError as exc:
+        raise StepFailed(f"{operation}: TLS failed: {_root_cause(exc)}", _FIX_TLS) from None
+    except bx.EndpointConnectionError as exc:
+        raise StepFailed(
+            f"{operation}: cannot connect: {_root_cause(exc)}", _FIX_UNREACHABLE
+        ) from None
+    except bx.ConnectionClosedError as exc:
+        import http.client
+
+        what = "closed the connection without answering"
+        if isinstance(_innermost(exc), http.client.BadStatusLine):
+            what = "did not answer like S3 (not even HTTP)"
+        raise StepFailed(f"{operation}: the server {what}", _FIX_NOT_S3) from None
+    except (ResponseParserError, bx.HTTPClientError) as exc:
+        raise StepFailed(
+            f"{operation}: the server did not answer like S3 ({_root_cause(exc)})",
+            _FIX_NOT_S3,
+        ) from None
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The exception at the bottom of the cause/context chain."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost exception's text, on one line."""
+    inner = _innermost(exc)
+    return " ".join(str(inner).split())[:200] or type(inner).__name__
+
+
+def _code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _error_text(exc: Any) -> str:
+    """`Code (HTTP 403): Message` from a botocore ClientError."""
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = error.get("Message") or ""
+    return f"{error.get('Code', 'error')} (HTTP {status})" + (f": {message}" if message else "")
