@@ -57,7 +57,7 @@ def test_hostile_server_fails_cleanly_within_the_timeout(
     assert result.code == 3, result.stdout + result.stderr
     check = result.check(check_id)
     expected = step.replace("HTTP", HTTP_STEP[check_id]).split("|")
-    assert result.failed_step(check_id)["name"] in expected
+    assert result.failed_step(check_id)["name"] in expected, check
     assert any(word.lower() in check["message"].lower() for word in words.split("|")), check
     assert check["duration_s"] < TIMEOUT_S + 0.5
     assert "change-me" not in result.stdout + result.stderr  # the example values' secrets
