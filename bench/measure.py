@@ -1,0 +1,138 @@
+"""The measurements behind bench/run.py (collected by pytest only to reuse the test servers)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+from tests.cli import example_values, write_values
+from tests.servers.clickhouse import ClickHouseServer
+from tests.servers.detectors import DetectorServers
+from tests.servers.hostile import HostileServers
+from tests.servers.kafka import KafkaBroker
+from tests.servers.kubernetes import KubeCluster
+from tests.servers.oidc import OidcProvider
+from tests.servers.openfga import OpenFgaServer
+from tests.servers.postgres import PostgresServer
+from tests.servers.registry import Registry, docker_config
+from tests.servers.s3 import S3Server
+
+CLI = [sys.executable, "-m", "preflight"]
+REPEAT = 10
+
+
+def healthy_values(
+    pg: PostgresServer,
+    ch: ClickHouseServer,
+    kafka: KafkaBroker,
+    s3: S3Server,
+    oidc: OidcProvider,
+    fga: OpenFgaServer,
+    registry: Registry,
+    detectors: DetectorServers,
+) -> dict[str, Any]:
+    values = example_values()
+    for db, name in (("api", pg.database), ("worker", pg.second_database)):
+        values["postgres"][db].update(host=pg.host, port=pg.port, database=name, username=pg.owner.name, password=pg.owner.password)
+    admin = ch.users["admin"]
+    values["clickhouse"].update(host=ch.host, port=ch.port, username=admin.name, password=admin.password)
+    values["kafka"]["bootstrapServers"] = kafka.bootstrap
+    values["s3"].update(host=f"{s3.host}:{s3.http_port}", secured=False, framesBucketName=s3.bucket, accessKey=s3.admin.access_key, secretKey=s3.admin.secret_key)
+    values["oidc"].update(authority=oidc.issuer, clientId=oidc.service.client_id, clientSecret=oidc.service.client_secret, requireHttpsMetadata=False)
+    values["openfga"].update(apiUrl=fga.url, apiKey=fga.api_key)
+    image = {"repository": f"{registry.host}/{registry.repository}", "tag": registry.tag}
+    for key in ("api", "worker"):
+        values[key]["image"] = dict(image)
+    values["vision"]["image"] = dict(image)
+    values["vision"]["triton"]["image"] = dict(image)
+    values["vision"]["config"]["detectors"][0].update(apiUrl=f"{detectors.http}/status/200", authToken=detectors.token)
+    values["vision"]["config"]["mapMatching"]["mapMatchingApi"]["baseUrl"] = f"{detectors.http}/status/200"
+    return values
+
+
+def run_json(args: list[str]) -> tuple[dict[str, Any], float, int]:
+    """Run the CLI in a child; its JSON report, wall time and the child's peak RSS (KiB)."""
+    probe = (
+        "import json, resource, subprocess, sys, time;"
+        "t = time.monotonic(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+        "print(json.dumps({'out': p.stdout, 'wall': time.monotonic() - t,"
+        " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, *CLI, *args], capture_output=True, text=True, check=True)
+    outcome = json.loads(done.stdout)
+    return json.loads(outcome["out"]), outcome["wall"], outcome["rss"]
+
+
+def median_wall(args: list[str]) -> float:
+    times = []
+    for _ in range(REPEAT):
+        started = time.monotonic()
+        subprocess.run(args, capture_output=True, check=False)
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
+def test_measure(  # noqa: PLR0913 - every real server of the suite
+    tmp_path: Path,
+    test_ca: trustme.CA,
+    postgres17: PostgresServer,
+    clickhouse26: ClickHouseServer,
+    kafka_noida: KafkaBroker,
+    s3_server: S3Server,
+    oidc_provider: OidcProvider,
+    openfga: OpenFgaServer,
+    registry: Registry,
+    detector_servers: DetectorServers,
+    kube: KubeCluster,
+    hostile: HostileServers,
+) -> None:
+    ca = tmp_path / "ca.pem"
+    test_ca.cert_pem.write_to_path(str(ca))
+    values = healthy_values(postgres17, clickhouse26, kafka_noida, s3_server, oidc_provider, openfga, registry, detector_servers)
+    values_file = write_values(tmp_path, values)
+    common = [
+        str(values_file),
+        "--format",
+        "json",
+        "--ca-bundle",
+        str(ca),
+        "--kubeconfig",
+        str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
+        "--registry-config",
+        str(docker_config(tmp_path / "docker.json", registry)),
+    ]
+
+    report, full_wall, rss_kib = run_json(common)
+    slowest = max(report["checks"], key=lambda c: c["duration_s"])
+    statuses = {c["id"]: c["status"] for c in report["checks"]}
+
+    hang = dict(values)
+    hang["clickhouse"] = dict(values["clickhouse"], host="127.0.0.1", port=hostile.hang)
+    hang_report, hang_wall, _ = run_json([str(write_values(tmp_path, hang, "hang.yaml")), *common[1:], "--timeout", "2"])
+
+    click_s = median_wall([sys.executable, "-c", "import click"])
+    help_s = median_wall([*CLI, "--help"])
+    validate_s = median_wall([*CLI, "validate", str(values_file)])
+
+    rows = [
+        ("full run vs slowest check", f"{full_wall:.2f} s vs {slowest['duration_s']:.2f} s ({slowest['id']}) = {full_wall / slowest['duration_s']:.2f}x", "<= 1.3x"),
+        ("  report duration_s (in-process)", f"{report['duration_s']:.2f} s", ""),
+        ("one accept-and-hang, --timeout 2", f"{hang_wall:.2f} s (clickhouse: {dict((c['id'], c['status']) for c in hang_report['checks'])['clickhouse']})", "<= 2.5 s"),
+        ("--help start-up", f"{help_s * 1000:.0f} ms vs import click {click_s * 1000:.0f} ms = {help_s / click_s:.2f}x", "<= 2x"),
+        ("validate start-up", f"{validate_s * 1000:.0f} ms = {validate_s / click_s:.2f}x", "<= 2x"),
+        ("peak RSS, full run", f"{rss_kib / 1024:.0f} MB", "<= 150 MB"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print("\n\nsense-preflight benchmark (median of", REPEAT, "for start-up)")
+    print("check statuses:", ", ".join(f"{k}={v}" for k, v in statuses.items()))
+    for name, figure, goal in rows:
+        print(f"{name:<{width}}  {figure:<70} {goal}")
+    print("max RSS per run from getrusage; machine:", subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip(), f"{resource.getpagesize()}-byte pages")

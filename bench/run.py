@@ -1,0 +1,27 @@
+"""Benchmark sense-preflight against the test suite's real local servers.
+
+    python bench/run.py
+
+Starts the servers through the test suite's fixtures (pytest is only the harness: nothing here
+asserts a time), measures, and prints a table of the four figures beside their goals:
+(1) full run wall time vs the slowest single check (goal <= 1.3x), (2) a run with one
+accept-and-hang dependency and --timeout 2 (goal <= 2.5 s), (3) `--help` and `validate`
+start-up vs `python -c 'import click'` (goal <= 2x), (4) peak RSS of a full run (goal <= 150 MB).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(
+        pytest.main(
+            ["-q", "-s", "-p", "tests.conftest", "-p", "no:cacheprovider", "--rootdir", str(ROOT), str(ROOT / "bench" / "measure.py")]
+        )
+    )
