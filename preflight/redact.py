@@ -108,9 +108,18 @@ class Redactor:
                 replace(s, detail=self(s.detail), remediation=self(s.remediation))
                 for s in check.steps
             ),
-            facts=self.values(dict(check.facts)),
+            facts=self.scrub(dict(check.facts)),
             logs=tuple(self(line) for line in check.logs),
         )
+
+    def scrub(self, node: Any) -> Any:
+        """A copy of a nested structure with known secrets scrubbed from every string, by value
+        only (facts such as `token_endpoint` are not secrets because of their names)."""
+        if isinstance(node, Mapping):
+            return {key: self.scrub(child) for key, child in node.items()}
+        if isinstance(node, list | tuple):
+            return [self.scrub(child) for child in node]
+        return self(node) if isinstance(node, str) else node
 
     def values(self, node: Any, secret: bool = False) -> Any:
         """A copy of the values with every secret replaced (keys kept, so support sees them)."""

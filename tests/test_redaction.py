@@ -117,3 +117,19 @@ def test_no_secret_in_values_errors(tmp_path: Path) -> None:
     assert "Zq-typo-3131" not in result.stdout + result.stderr
     for secret in ALL_SECRETS:
         assert secret not in result.stdout + result.stderr
+
+
+def test_facts_are_scrubbed_by_value_not_by_name() -> None:
+    from preflight.result import CheckResult, Status
+
+    redact = Redactor(["Zq-fact-secret"])
+    check = CheckResult(
+        "oidc",
+        "OIDC",
+        Status.PASS,
+        facts={"token_endpoint": "https://idp/token", "seen": ["x Zq-fact-secret y"]},
+    )
+    assert redact.result(check).facts == {
+        "token_endpoint": "https://idp/token",
+        "seen": [f"x {REDACTED} y"],
+    }
