@@ -80,7 +80,7 @@ def median_wall(args: list[str]) -> float:
     return statistics.median(times)
 
 
-def test_measure(  # noqa: PLR0913 - every real server of the suite
+def test_measure(
     tmp_path: Path,
     test_ca: trustme.CA,
     postgres17: PostgresServer,
