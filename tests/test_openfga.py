@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,3 +229,40 @@ def test_scratch_store_is_deleted_when_the_model_write_fails(
         in (result.check("openfga")["message"])
     )
     assert server.stores() == []
+
+
+def test_interrupted_roundtrip_deletes_the_scratch_store(
+    tmp_path: Path, openfga_slow_models: OpenFgaServer
+) -> None:
+    """Ctrl-C while the model write hangs: the scratch store exists, and the cleanup removes it."""
+    fga = openfga_slow_models
+    values = example_values()
+    values["openfga"] = {"apiUrl": fga.url, "apiKey": fga.api_key}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "preflight",
+            str(write_values(tmp_path, values)),
+            "--only",
+            "openfga",
+            "--timeout",
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _scratch_stores(fga):
+        time.sleep(0.05)
+    assert _scratch_stores(fga), "the check never created its scratch store"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr
+    assert _scratch_stores(fga) == []
+
+
+def _scratch_stores(fga: OpenFgaServer) -> list[str]:
+    return [s["name"] for s in fga.stores() if s["name"].startswith(SCRATCH_PREFIX)]

@@ -112,6 +112,7 @@ class FakeOpenFga:
     keys: frozenset[str]
     name_filter: bool = True
     max_model_bytes: int = 256 * 1024
+    model_write_delay_s: float = 0.0  # like a slow datastore: lets a test interrupt the write
     stores: dict[str, _Store] = field(default_factory=dict)
     models: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -151,6 +152,7 @@ class FakeOpenFga:
             case "GET", ["stores", store_id, "authorization-models"]:
                 return lambda: (HTTPStatus.OK, self.read_models(store_id, query))
             case "POST", ["stores", store_id, "authorization-models"]:
+                time.sleep(self.model_write_delay_s)  # outside the lock: other calls go on
                 return lambda: (HTTPStatus.CREATED, self.write_model(store_id, body))
             case _, ["stores"] | ["stores", _] | ["stores", _, "authorization-models"]:
                 # grpc-gateway: a known path with another method is codes.Unimplemented.
@@ -450,6 +452,14 @@ def openfga_without_name_filter() -> Iterator[OpenFgaServer]:
 def openfga_without_auth() -> Iterator[OpenFgaServer]:
     """The fake as OpenFGA run with `--authn-method none`: any key, or none, is let in."""
     yield from _serve_fake(FakeOpenFga(keys=frozenset()))
+
+
+@pytest.fixture(scope="session")
+def openfga_slow_models() -> Iterator[OpenFgaServer]:
+    """The fake with a datastore that takes 20 s to write an authorization model."""
+    yield from _serve_fake(
+        FakeOpenFga(keys=frozenset({secrets.token_urlsafe(24)}), model_write_delay_s=20)
+    )
 
 
 @pytest.fixture(scope="session")
