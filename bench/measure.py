@@ -41,20 +41,43 @@ def healthy_values(
 ) -> dict[str, Any]:
     values = example_values()
     for db, name in (("api", pg.database), ("worker", pg.second_database)):
-        values["postgres"][db].update(host=pg.host, port=pg.port, database=name, username=pg.owner.name, password=pg.owner.password)
+        values["postgres"][db].update(
+            host=pg.host,
+            port=pg.port,
+            database=name,
+            username=pg.owner.name,
+            password=pg.owner.password,
+        )
     admin = ch.users["admin"]
-    values["clickhouse"].update(host=ch.host, port=ch.port, username=admin.name, password=admin.password)
+    values["clickhouse"].update(
+        host=ch.host, port=ch.port, username=admin.name, password=admin.password
+    )
     values["kafka"]["bootstrapServers"] = kafka.bootstrap
-    values["s3"].update(host=f"{s3.host}:{s3.http_port}", secured=False, framesBucketName=s3.bucket, accessKey=s3.admin.access_key, secretKey=s3.admin.secret_key)
-    values["oidc"].update(authority=oidc.issuer, clientId=oidc.service.client_id, clientSecret=oidc.service.client_secret, requireHttpsMetadata=False)
+    values["s3"].update(
+        host=f"{s3.host}:{s3.http_port}",
+        secured=False,
+        framesBucketName=s3.bucket,
+        accessKey=s3.admin.access_key,
+        secretKey=s3.admin.secret_key,
+    )
+    values["oidc"].update(
+        authority=oidc.issuer,
+        clientId=oidc.service.client_id,
+        clientSecret=oidc.service.client_secret,
+        requireHttpsMetadata=False,
+    )
     values["openfga"].update(apiUrl=fga.url, apiKey=fga.api_key)
     image = {"repository": f"{registry.host}/{registry.repository}", "tag": registry.tag}
     for key in ("api", "worker"):
         values[key]["image"] = dict(image)
     values["vision"]["image"] = dict(image)
     values["vision"]["triton"]["image"] = dict(image)
-    values["vision"]["config"]["detectors"][0].update(apiUrl=f"{detectors.http}/status/200", authToken=detectors.token)
-    values["vision"]["config"]["mapMatching"]["mapMatchingApi"]["baseUrl"] = f"{detectors.http}/status/200"
+    values["vision"]["config"]["detectors"][0].update(
+        apiUrl=f"{detectors.http}/status/200", authToken=detectors.token
+    )
+    values["vision"]["config"]["mapMatching"]["mapMatchingApi"]["baseUrl"] = (
+        f"{detectors.http}/status/200"
+    )
     return values
 
 
@@ -66,7 +89,9 @@ def run_json(args: list[str]) -> tuple[dict[str, Any], float, int]:
         "print(json.dumps({'out': p.stdout, 'wall': time.monotonic() - t,"
         " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
     )
-    done = subprocess.run([sys.executable, "-c", probe, *CLI, *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *CLI, *args], capture_output=True, text=True, check=True
+    )
     outcome = json.loads(done.stdout)
     return json.loads(outcome["out"]), outcome["wall"], outcome["rss"]
 
@@ -96,7 +121,16 @@ def test_measure(
 ) -> None:
     ca = tmp_path / "ca.pem"
     test_ca.cert_pem.write_to_path(str(ca))
-    values = healthy_values(postgres17, clickhouse26, kafka_noida, s3_server, oidc_provider, openfga, registry, detector_servers)
+    values = healthy_values(
+        postgres17,
+        clickhouse26,
+        kafka_noida,
+        s3_server,
+        oidc_provider,
+        openfga,
+        registry,
+        detector_servers,
+    )
     values_file = write_values(tmp_path, values)
     common = [
         str(values_file),
@@ -116,17 +150,31 @@ def test_measure(
 
     hang = dict(values)
     hang["clickhouse"] = dict(values["clickhouse"], host="127.0.0.1", port=hostile.hang)
-    hang_report, hang_wall, _ = run_json([str(write_values(tmp_path, hang, "hang.yaml")), *common[1:], "--timeout", "2"])
+    hang_report, hang_wall, _ = run_json(
+        [str(write_values(tmp_path, hang, "hang.yaml")), *common[1:], "--timeout", "2"]
+    )
 
     click_s = median_wall([sys.executable, "-c", "import click"])
     help_s = median_wall([*CLI, "--help"])
     validate_s = median_wall([*CLI, "validate", str(values_file)])
 
     rows = [
-        ("full run vs slowest check", f"{full_wall:.2f} s vs {slowest['duration_s']:.2f} s ({slowest['id']}) = {full_wall / slowest['duration_s']:.2f}x", "<= 1.3x"),
+        (
+            "full run vs slowest check",
+            f"{full_wall:.2f} s vs {slowest['duration_s']:.2f} s ({slowest['id']}) = {full_wall / slowest['duration_s']:.2f}x",
+            "<= 1.3x",
+        ),
         ("  report duration_s (in-process)", f"{report['duration_s']:.2f} s", ""),
-        ("one accept-and-hang, --timeout 2", f"{hang_wall:.2f} s (clickhouse: {dict((c['id'], c['status']) for c in hang_report['checks'])['clickhouse']})", "<= 2.5 s"),
-        ("--help start-up", f"{help_s * 1000:.0f} ms vs import click {click_s * 1000:.0f} ms = {help_s / click_s:.2f}x", "<= 2x"),
+        (
+            "one accept-and-hang, --timeout 2",
+            f"{hang_wall:.2f} s (clickhouse: {dict((c['id'], c['status']) for c in hang_report['checks'])['clickhouse']})",
+            "<= 2.5 s",
+        ),
+        (
+            "--help start-up",
+            f"{help_s * 1000:.0f} ms vs import click {click_s * 1000:.0f} ms = {help_s / click_s:.2f}x",
+            "<= 2x",
+        ),
         ("validate start-up", f"{validate_s * 1000:.0f} ms = {validate_s / click_s:.2f}x", "<= 2x"),
         ("peak RSS, full run", f"{rss_kib / 1024:.0f} MB", "<= 150 MB"),
     ]
@@ -135,4 +183,8 @@ def test_measure(
     print("check statuses:", ", ".join(f"{k}={v}" for k, v in statuses.items()))
     for name, figure, goal in rows:
         print(f"{name:<{width}}  {figure:<70} {goal}")
-    print("max RSS per run from getrusage; machine:", subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip(), f"{resource.getpagesize()}-byte pages")
+    print(
+        "max RSS per run from getrusage; machine:",
+        subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip(),
+        f"{resource.getpagesize()}-byte pages",
+    )

@@ -22,6 +22,16 @@ if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     sys.exit(
         pytest.main(
-            ["-q", "-s", "-p", "tests.conftest", "-p", "no:cacheprovider", "--rootdir", str(ROOT), str(ROOT / "bench" / "measure.py")]
+            [
+                "-q",
+                "-s",
+                "-p",
+                "tests.conftest",
+                "-p",
+                "no:cacheprovider",
+                "--rootdir",
+                str(ROOT),
+                str(ROOT / "bench" / "measure.py"),
+            ]
         )
     )
