@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from preflight import __version__
 from preflight.options import RunOptions
 from preflight.redact import Redactor
 from preflight.renderers.json_report import render_json
@@ -32,7 +33,7 @@ def environment(options: RunOptions) -> dict[str, Any]:
     in_cluster = options.in_cluster or "KUBERNETES_SERVICE_HOST" in os.environ
     return {
         "tool": "sense-preflight",
-        "version": _version(),
+        "version": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "in_cluster": in_cluster,
@@ -41,12 +42,6 @@ def environment(options: RunOptions) -> dict[str, Any]:
         "read_only": options.read_only,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-
-
-def _version() -> str:
-    from preflight import __version__
-
-    return __version__
 
 
 def write_bundle(

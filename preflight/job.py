@@ -13,9 +13,8 @@ from typing import Any
 import yaml
 
 from preflight import __version__
-from preflight.options import DEFAULT_NAMESPACE
+from preflight.options import DEFAULT_IMAGE, DEFAULT_NAMESPACE
 
-DEFAULT_IMAGE = f"europe-west1-docker.pkg.dev/axionx-infra/axion/sense-preflight:{__version__}"
 VALUES_DIR = "/etc/sense-preflight"
 VALUES_KEY = "custom-values.yaml"
 CERT_MANAGER_CRDS = [

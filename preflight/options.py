@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from preflight import __version__
+
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_NAMESPACE = "axion-sense"
+DEFAULT_IMAGE = f"europe-west1-docker.pkg.dev/axionx-infra/axion/sense-preflight:{__version__}"
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,9 @@ def test_text_lists_failing_step_and_fix() -> None:
     assert "FAIL  clickhouse" in text
     assert "      fix: start it <now> & retry" in text
     assert text.rstrip().endswith("1 skipped in 1.5s")
+
+
+def test_cli_offers_every_format() -> None:
+    from preflight.cli import FORMAT_NAMES
+
+    assert sorted(FORMAT_NAMES) == sorted(FORMATS)
