@@ -5,7 +5,6 @@ a command runs, so `--help` stays fast."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -17,15 +16,13 @@ from typing import Any, NoReturn
 
 import click
 
-from preflight import __version__, registry
-from preflight.bundle import write_bundle
+from preflight import __version__
 from preflight.options import RunOptions
 from preflight.redact import REDACTED, Redactor
 from preflight.renderers import FORMATS
 from preflight.renderers.text import LiveProgress
 from preflight.result import CheckResult, Report, Status
 from preflight.rules import Problem, json_schema
-from preflight.runner import run_checks
 from preflight.values import Values, ValuesError, ValuesSource, load_values
 from preflight.values_check import result_for, values_result
 
@@ -79,6 +76,11 @@ def csv(items: tuple[str, ...]) -> list[str]:
 def execute(call: Invocation) -> int:
     """Values → rules → checks → runner → report (and bundle), written through redaction.
     Returns the exit code."""
+    import logging
+
+    from preflight.bundle import write_bundle
+    from preflight.runner import run_checks
+
     started = time.monotonic()
     values, values_check = _load(call.source)
     redact = Redactor.for_values(values.data if values else {})
@@ -117,6 +119,8 @@ def _selected(
     """The checks to run, or none when the values failed; unknown --only/--skip names exit 2."""
     if values is None or values_check.status is Status.FAIL:
         return []
+    from preflight import registry
+
     available = registry.all_checks(values)
     unknown = registry.unknown_names(available, [*only, *skip])
     if unknown:
@@ -205,6 +209,8 @@ def list_checks(params: dict[str, Any]) -> int:
                 click.echo(f"error: {problem}", err=True)
             return EXIT_BAD_INPUT
     click.echo(f"{'values':<22} Values: required, conditional and typed values of the chart")
+    from preflight import registry
+
     for check in registry.all_checks(values):
         click.echo(f"{check.id:<22} {check.title}")
         if check.reads:

@@ -7,12 +7,14 @@ is rewritten in place, and colours; in a pod log (no TTY) or with NO_COLOR, plai
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from preflight.check import Check
 from preflight.result import CheckResult, Report, Status
+
+if TYPE_CHECKING:
+    from preflight.check import Check
 
 _COLOR = {
     Status.PASS: "green",
