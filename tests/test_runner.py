@@ -122,3 +122,41 @@ def test_ctrl_c_runs_cleanups_and_exits_130(tmp_path: Path, plugin_env: dict[str
     assert "interrupted" in stderr
     assert "Traceback" not in stderr
     assert not marker.exists()
+
+
+def run_in_terminal(args: list[str], env: dict[str, str]) -> str:
+    """Run the CLI with its stdout on a pseudo-terminal; return what the terminal received."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "preflight", *args],
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(30)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_terminal_gets_live_progress_and_colour(tmp_path: Path, plugin_env: dict[str, str]) -> None:
+    path = values_file(tmp_path, sleep=0.5)
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | plugin_env
+    screen = run_in_terminal([str(path), "--only", "demo.sleep,demo.fail"], env)
+    assert "running: demo.sleep" in screen
+    assert "\x1b[31m\x1b[1mFAIL\x1b[0m  demo.fail" in screen
+    assert "Summary:" in screen
+    plain = run_in_terminal([str(path), "--only", "demo.fail"], {**env, "NO_COLOR": "1"})
+    assert "FAIL  demo.fail" in plain
+    assert "\x1b[31m" not in plain
