@@ -6,11 +6,15 @@
 set -euo pipefail
 
 CHDB_VERSION=26.9.0
+# chdb-core gets a virtualenv of its own: the pyarrow, pandas and numpy it brings would
+# otherwise change how clickhouse-connect behaves (and weighs) in the project's environment.
+CHDB_VENV="${SENSE_TEST_TOOLS:-.test-tools}/chdb"
 
-if [ "$(python -c 'import importlib.metadata as m
+[ -x "$CHDB_VENV/bin/python" ] || python3 -m venv "$CHDB_VENV"
+if [ "$("$CHDB_VENV/bin/python" -c 'import importlib.metadata as m
 try: print(m.version("chdb-core"))
 except m.PackageNotFoundError: pass')" != "$CHDB_VERSION" ]; then
-  python -m pip install -q "chdb-core==$CHDB_VERSION"
+  "$CHDB_VENV/bin/python" -m pip install -q "chdb-core==$CHDB_VERSION"
 fi
 
 if [ ! -x /usr/sbin/clickhouse-server ]; then
@@ -24,4 +28,4 @@ if [ ! -x /usr/sbin/clickhouse-server ]; then
 fi
 
 dpkg-query -W clickhouse-server
-python -c 'import importlib.metadata as m; print("chdb-core", m.version("chdb-core"))'
+"$CHDB_VENV/bin/python" -c 'import importlib.metadata as m; print("chdb-core", m.version("chdb-core"))'

@@ -39,7 +39,13 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from tests.servers._process import ServerProcess, free_port, start_process, wait_for_port
+from tests.servers._process import (
+    ServerProcess,
+    free_port,
+    start_process,
+    tools_dir,
+    wait_for_port,
+)
 
 CHDB_VERSION = "26.9.0"
 CLICKHOUSE18_BINARY = Path("/usr/sbin/clickhouse-server")
@@ -290,6 +296,20 @@ class _ChdbProcess:
         self.process.stop()
 
 
+# chdb-core lives in a virtualenv of its own (.ci/setup/clickhouse.sh), so that the pyarrow,
+# pandas and numpy it brings stay out of the project's environment, as in production.
+CHDB_PYTHON = tools_dir() / "chdb" / "bin" / "python"
+
+
+def _chdb_version() -> str | None:
+    """chdb-core's version in its virtualenv, or None when that is not installed."""
+    if not CHDB_PYTHON.exists():
+        return None
+    probe = "import importlib.metadata as m; print(m.version('chdb-core'))"
+    done = subprocess.run([str(CHDB_PYTHON), "-c", probe], capture_output=True, text=True)
+    return done.stdout.strip() or None
+
+
 def _start_chdb(run_dir: Path, log_dir: Path) -> Started:
     """ClickHouse 26.9 from chdb in its own process; the server and how to stop it."""
     run_dir.mkdir(parents=True)
@@ -300,7 +320,7 @@ def _start_chdb(run_dir: Path, log_dir: Path) -> Started:
     )
     fifo = run_dir / "shutdown.fifo"
     os.mkfifo(fifo)
-    argv = [sys.executable, "-c", _CHDB_SERVE, str(fifo), str(run_dir / "data")]
+    argv = [str(CHDB_PYTHON), "-c", _CHDB_SERVE, str(fifo), str(run_dir / "data")]
     process = start_process("clickhouse26", argv, log_dir, cwd=run_dir)
     server = ClickHouseServer(
         host="127.0.0.1", port=http_port, native_port=tcp_port, version="", users=USERS_26
@@ -432,8 +452,8 @@ _SOURCE_18 = _Source(
 def clickhouse26(session_dir: Path) -> Iterator[ClickHouseServer]:
     """ClickHouse 26.9 with the users of `USERS_26` and the database `axion_sense`."""
     local = None
-    if importlib.util.find_spec("chdb") is not None:
-        installed = importlib.metadata.version("chdb-core")
+    installed = _chdb_version()
+    if installed is not None:
         if installed != CHDB_VERSION:
             pytest.skip(
                 f"chdb-core {installed} found, the recipe needs {CHDB_VERSION}: {SETUP_HINT}"
