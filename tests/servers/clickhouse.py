@@ -25,7 +25,6 @@ import importlib.metadata
 import importlib.util
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
