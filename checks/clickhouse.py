@@ -93,7 +93,8 @@ def run(probe: Probe) -> None:
     with probe.step("config") as step:
         target = _target(probe)
         step.detail = f"{target.url}, database {target.database}, user {target.username}"
-    with reach(probe, target.endpoint, target.tls) as connection:
+    plain_fix = "turn off clickhouse.secure and use the HTTP port (8123)"
+    with reach(probe, target.endpoint, target.tls, plain_fix=plain_fix) as connection:
         client_address = connection.sock.getsockname()[0]
     with probe.step("http") as step:
         _ping(probe, target)

@@ -312,11 +312,15 @@ class Connection:
 
 
 @contextmanager
-def reach(probe: Probe, endpoint: Endpoint, tls: TlsSettings | None = None) -> Iterator[Connection]:
+def reach(
+    probe: Probe, endpoint: Endpoint, tls: TlsSettings | None = None, *, plain_fix: str = ""
+) -> Iterator[Connection]:
     """Run the dns, tcp and (when `tls` is given) tls steps; yield the open connection.
 
     Facts: `address` (IP dialled), and with TLS `tls_version`, `cert_not_after`. A certificate
     expiring within 14 days, or verification switched off, passes the tls step with a warning.
+    `plain_fix` names the dependency's own TLS switch for a port that answers without TLS
+    (e.g. "set s3.secured: false").
     """
     with probe.step("dns") as step:
         addresses = resolve(endpoint.host, endpoint.port, probe.deadline)
@@ -329,9 +333,15 @@ def reach(probe: Probe, endpoint: Endpoint, tls: TlsSettings | None = None) -> I
     try:
         if tls is not None:
             with probe.step("tls") as step:
-                connection.sock, connection.tls = tls_handshake(
-                    sock, endpoint.host, tls, probe.deadline
-                )
+                try:
+                    connection.sock, connection.tls = tls_handshake(
+                        sock, endpoint.host, tls, probe.deadline
+                    )
+                except StepFailed as exc:
+                    if plain_fix and exc.remediation == _TLS_PROTOCOL_FIX:
+                        fix = f"check that this port serves TLS, or {plain_fix} if it is plain"
+                        raise StepFailed(exc.detail, fix) from None
+                    raise
                 _judge_tls(probe, step, connection.tls)
         yield connection
     finally:

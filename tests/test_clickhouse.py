@@ -114,7 +114,8 @@ def test_read_only_skips_the_roundtrip(tmp_path: Path, clickhouse26: ClickHouseS
 def test_secure_flag_means_https(tmp_path: Path, clickhouse26: ClickHouseServer) -> None:
     """chdb serves no HTTPS: a secure flag against its plain port must fail at tls."""
     values = clickhouse_values(clickhouse26, secure=True)
-    expect(run_check(tmp_path, values), "fail", "tls", "did not answer with TLS")
+    entry = expect(run_check(tmp_path, values), "fail", "tls", "did not answer with TLS")
+    assert "turn off clickhouse.secure" in entry["remediation"]
 
 
 @pytest.fixture(scope="module")

@@ -395,7 +395,8 @@ def test_failure_after_the_put_still_deletes(tmp_path: Path, s3_moto: S3Server) 
 
 def test_https_against_the_plain_port_fails_at_tls(tmp_path: Path, s3_server: S3Server) -> None:
     values = s3_values(s3_server, host=f"{s3_server.host}:{s3_server.http_port}", secured=True)
-    assert_fails_at(run_s3(tmp_path, values), "tls", "did not answer with TLS")
+    failed = assert_fails_at(run_s3(tmp_path, values), "tls", "did not answer with TLS")
+    assert "set s3.secured: false" in failed["remediation"]
 
 
 def test_https_without_the_ca_fails_at_tls(tmp_path: Path, s3_server: S3Server) -> None:
