@@ -16,7 +16,6 @@ import re
 import secrets
 import select
 import socket
-import ssl
 import struct
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -203,23 +202,12 @@ def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParam
 _NOT_POSTGRES_FIX = "check the host and port: they should be those of the PostgreSQL server"
 
 
-@dataclass(frozen=True)
-class ChainOnly(TlsSettings):
-    """Verify the certificate chain but not the host name: libpq's verify-ca (and require or
-    prefer with a root CA)."""
-
-    def context(self) -> ssl.SSLContext:
-        context = super().context()
-        context.check_hostname = False
-        return context
-
-
 def tls_for(probe: Probe, params: PgParams) -> TlsSettings:
     """The TLS verification this sslMode asks for, with the CA of the values or --ca-bundle."""
     ca = Path(params.ca_file) if params.ca_file else probe.options.ca_bundle
     verify = params.verifies_chain and not probe.options.insecure_skip_tls_verify
-    kind = TlsSettings if params.ssl_mode == "verify-full" or not verify else ChainOnly
-    return kind(ca_file=ca, verify=verify)
+    # verify-full checks the host name; verify-ca (and require/prefer with a CA) the chain only
+    return TlsSettings(ca_file=ca, verify=verify, check_hostname=params.ssl_mode == "verify-full")
 
 
 # --- auth --------------------------------------------------------------------------------------

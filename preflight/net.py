@@ -186,10 +186,12 @@ def _tcp_reason(exc: OSError) -> str:
 
 @dataclass(frozen=True)
 class TlsSettings:
-    """How to verify a server: against the system CAs or a CA bundle, or not at all."""
+    """How to verify a server: against the system CAs or a CA bundle, or not at all.
+    `check_hostname=False` verifies the chain only (libpq's verify-ca)."""
 
     ca_file: Path | None = None
     verify: bool = True
+    check_hostname: bool = True
 
     def context(self) -> ssl.SSLContext:
         if not self.verify:
@@ -198,12 +200,14 @@ class TlsSettings:
             context.verify_mode = ssl.CERT_NONE
             return context
         try:
-            return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         except (OSError, ssl.SSLError) as exc:
             raise StepFailed(
                 f"TLS: cannot load CA bundle {self.ca_file}: {exc.strerror or exc}",
                 "point the CA option at a readable PEM file",
             ) from None
+        context.check_hostname = self.check_hostname
+        return context
 
 
 def tls_settings(probe: Probe, ca_file: str | Path | None = None) -> TlsSettings:
