@@ -15,7 +15,15 @@ import trustme
 
 from preflight.check import Check, Probe, StepFailed
 from preflight.deadline import Deadline
-from preflight.net import Endpoint, http_client, http_request, parse_endpoint, reach, tls_settings
+from preflight.net import (
+    Endpoint,
+    TlsSettings,
+    http_client,
+    http_request,
+    parse_endpoint,
+    reach,
+    tls_settings,
+)
 from preflight.options import RunOptions
 from preflight.result import CheckResult, Status
 from preflight.values import Values
@@ -204,3 +212,18 @@ def test_http_request_against_hostile_servers(
     assert message in caught.value.detail
     assert "pw-secret" not in caught.value.detail and "token=abc" not in caught.value.detail
     assert time.monotonic() - started < TIMEOUT + 0.5
+
+
+def test_chain_only_verification_ignores_the_name(tls_server: tuple[int, Path]) -> None:
+    """libpq's verify-ca: the chain is checked, the host name is not."""
+    port, ca = tls_server
+    probe = probe_for()
+    with reach(probe, Endpoint("127.0.0.1", port), TlsSettings(ca_file=ca, check_hostname=False)):
+        pass
+    assert probe.result().status is Status.PASS
+    untrusted = probe_for()
+    with (
+        pytest.raises(StepFailed, match="unknown authority"),
+        reach(untrusted, Endpoint("127.0.0.1", port), TlsSettings(check_hostname=False)),
+    ):
+        pass
