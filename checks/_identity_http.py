@@ -1,12 +1,12 @@
-"""HTTP plumbing shared by the `oidc` and `openfga` checks: a URL value, its dns/tcp/tls steps,
-and JSON answers read without surprises."""
+"""HTTP plumbing shared by the `oidc` and `openfga` checks: a URL value and JSON answers read
+without surprises."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from preflight.check import Probe, StepFailed
-from preflight.net import Endpoint, TlsSettings, parse_endpoint, reach, tls_settings
+from preflight.check import StepFailed
+from preflight.net import Endpoint, parse_endpoint
 
 if TYPE_CHECKING:
     import httpx
@@ -25,14 +25,6 @@ def http_url(value: Any, path: str) -> Endpoint:
             f"set {path} to the full URL, e.g. https://host:port/…",
         )
     return parse_endpoint(text)
-
-
-def reach_http(probe: Probe, endpoint: Endpoint) -> TlsSettings | None:
-    """The dns, tcp and (for https) tls steps; the TLS settings for the HTTP client after."""
-    tls = tls_settings(probe) if endpoint.scheme == "https" else None
-    with reach(probe, endpoint, tls):
-        pass
-    return tls
 
 
 def json_object(response: httpx.Response, what: str) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlsplit
 
-from checks._identity_http import http_url, json_object, reach_http, short
+from checks._identity_http import http_url, json_object, short
 from preflight.check import Check, Probe, Step, StepFailed
-from preflight.net import Endpoint, http_client, http_request
+from preflight.net import Endpoint, http_client, http_request, reach_url
 from preflight.values import Values
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Discovery:
 def run(probe: Probe) -> None:
     """config → dns → tcp → tls → discovery → issuer → keys → client."""
     settings = read_settings(probe)
-    tls = reach_http(probe, settings.endpoint)
+    tls = reach_url(probe, settings.endpoint)
     with http_client(probe, tls) as client:
         discovery = fetch_discovery(probe, client, settings)
         compare_issuer(probe, discovery, settings)

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from checks._identity_http import http_url, json_object, reach_http, short
+from checks._identity_http import http_url, json_object, short
 from preflight.check import Check, Probe, StepFailed
-from preflight.net import Endpoint, TlsSettings, http_client, http_request
+from preflight.net import Endpoint, TlsSettings, http_client, http_request, reach_url
 from preflight.values import Values
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class OpenFgaSettings:
 def run(probe: Probe) -> None:
     """config → dns → tcp → tls → health → auth → store → roundtrip."""
     settings = read_settings(probe)
-    tls = reach_http(probe, settings.endpoint)
+    tls = reach_url(probe, settings.endpoint)
     with http_client(probe, tls, **settings.client_options()) as client:
         check_health(probe, client, settings)
         check_key(probe, client, settings)

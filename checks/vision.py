@@ -15,14 +15,7 @@ from functools import partial
 from typing import Any
 
 from preflight.check import Check, Probe, StepFailed
-from preflight.net import (
-    Endpoint,
-    http_client,
-    http_request,
-    parse_endpoint,
-    reach,
-    tls_settings,
-)
+from preflight.net import Endpoint, http_client, http_request, parse_endpoint, reach_url
 from preflight.values import Values
 
 DETECTORS = "vision.config.detectors"
@@ -66,9 +59,7 @@ class HttpTarget:
 
 def probe_http(probe: Probe, target: HttpTarget) -> None:
     """dns, tcp, tls (https) and one HEAD request that uploads nothing; judge its answer."""
-    tls = tls_settings(probe) if target.endpoint.scheme == "https" else None
-    with reach(probe, target.endpoint, tls):
-        pass
+    tls = reach_url(probe, target.endpoint)
     with probe.step("http") as step, http_client(probe, tls) as client:
         started = time.monotonic()
         response = http_request(probe, client, "HEAD", target.url, headers=target.headers)

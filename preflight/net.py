@@ -352,6 +352,15 @@ def reach(
         connection.sock.close()
 
 
+def reach_url(probe: Probe, endpoint: Endpoint) -> TlsSettings | None:
+    """The dns, tcp and (for https) tls steps of an HTTP service; the TLS settings its HTTP
+    client should use afterwards (None for plain http)."""
+    tls = tls_settings(probe) if endpoint.scheme == "https" else None
+    with reach(probe, endpoint, tls):
+        pass
+    return tls
+
+
 def _judge_tls(probe: Probe, step: Any, info: TlsInfo) -> None:
     probe.facts["tls_version"] = info.version
     step.detail = f"{info.version}, certificate verified"
