@@ -261,19 +261,7 @@ def test_hostile_api_server_fails_in_time(
     config = kube.write_kubeconfig(
         tmp_path / "hostile", server=f"https://127.0.0.1:{getattr(hostile, server)}"
     )
-    values = write_values(tmp_path, example_values())
-    result = run_cli(
-        values,
-        "--only",
-        "kubernetes",
-        "--format",
-        "json",
-        "--timeout",
-        "2",
-        "--kubeconfig",
-        config,
-        env={"HOME": str(tmp_path)},
-    )
+    result = run_preflight(kube, tmp_path, "kubernetes", "--timeout", "2", kubeconfig=config)
     failed = result.failed_step("kubernetes")
     assert (failed["name"], result.code) == (step, 3)
     assert detail in failed["detail"]
@@ -313,17 +301,7 @@ def test_exec_credential_plugin_token_is_used(kube: KubeCluster, tmp_path: Path)
     }
     user = _exec_user(tmp_path, f"import json; print(json.dumps({credential!r}))")
     config = kube.write_kubeconfig(tmp_path / "exec-config", user=user)
-    values = write_values(tmp_path, example_values())
-    result = run_cli(
-        values,
-        "--only",
-        "kubernetes",
-        "--format",
-        "json",
-        "--kubeconfig",
-        config,
-        env={"HOME": str(tmp_path)},
-    )
+    result = run_preflight(kube, tmp_path, "kubernetes", kubeconfig=config)
     assert result.check("kubernetes")["status"] == "pass", result.stdout
     assert ("GET", "/api", "kubernetes-admin") in kube.requests
 
@@ -333,17 +311,7 @@ def test_failing_exec_plugin_is_reported_as_missing_credentials(
 ) -> None:
     user = _exec_user(tmp_path, "import sys; sys.exit('token expired, run aws sso login')")
     config = kube.write_kubeconfig(tmp_path / "exec-config", user=user)
-    values = write_values(tmp_path, example_values())
-    result = run_cli(
-        values,
-        "--only",
-        "kubernetes",
-        "--format",
-        "json",
-        "--kubeconfig",
-        config,
-        env={"HOME": str(tmp_path)},
-    )
+    result = run_preflight(kube, tmp_path, "kubernetes", kubeconfig=config)
     step = result.failed_step("kubernetes")
     assert step["name"] == "auth"
     assert "the API server sees no credentials (anonymous)" in step["detail"]
@@ -352,19 +320,7 @@ def test_failing_exec_plugin_is_reported_as_missing_credentials(
 def test_hanging_exec_plugin_times_out_in_config(kube: KubeCluster, tmp_path: Path) -> None:
     user = _exec_user(tmp_path, "import time; time.sleep(5)")
     config = kube.write_kubeconfig(tmp_path / "exec-config", user=user)
-    values = write_values(tmp_path, example_values())
-    result = run_cli(
-        values,
-        "--only",
-        "kubernetes",
-        "--format",
-        "json",
-        "--timeout",
-        "1",
-        "--kubeconfig",
-        config,
-        env={"HOME": str(tmp_path)},
-    )
+    result = run_preflight(kube, tmp_path, "kubernetes", "--timeout", "1", kubeconfig=config)
     check = result.check("kubernetes")
     assert check["message"] == "config: timed out during config (--timeout 1s)"
     assert check["duration_s"] < 1.5

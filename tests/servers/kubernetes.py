@@ -758,16 +758,17 @@ def run_preflight(
     *args: str,
     values: Obj | None = None,
     env: Mapping[str, str] | None = None,
-    kubeconfig: bool = True,
+    kubeconfig: bool | Path = True,
 ) -> CliResult:
     """`sense-preflight --only CHECK --format json` against the fake, from a clean HOME.
 
-    `kubeconfig=False` gives no --kubeconfig (in-cluster or laptop-without-cluster cases).
+    `kubeconfig=False` gives no --kubeconfig (in-cluster or laptop-without-cluster cases); a
+    path uses that kubeconfig instead of the default one.
     """
     values_file = write_values(folder, values if values is not None else example_values())
-    flags = (
-        ["--kubeconfig", str(kube.write_kubeconfig(folder / "kubeconfig"))] if kubeconfig else []
-    )
+    if kubeconfig is True:
+        kubeconfig = kube.write_kubeconfig(folder / "kubeconfig")
+    flags = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
     return run_cli(
         values_file,
         "--only",
