@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -84,7 +85,6 @@ class Rule:
     description: str
     required: bool = False
     when: tuple[When, ...] = ()
-    secret: bool = False
     min_items: int = 0
 
     def active(self, values: Values) -> bool:
@@ -94,11 +94,11 @@ class Rule:
 def _r(
     path: str, kind: str, description: str, *when: When, required: bool = True, **extra: Any
 ) -> Rule:
+    """A rule; required unless `required=False`, and only while every `when` holds."""
     return Rule(path, kind, description, required, tuple(when), **extra)
 
 
-def _opt(path: str, kind: str, description: str, *when: When) -> Rule:
-    return Rule(path, kind, description, False, tuple(when))
+_opt = partial(_r, required=False)
 
 
 RULES: tuple[Rule, ...] = (
@@ -111,7 +111,7 @@ RULES: tuple[Rule, ...] = (
     _r("worker.image.tag", STRING, "Worker image version tag"),
     _r("oidc.authority", URL, "OIDC issuer URL (e.g. https://idp.example.com/realms/main)"),
     _r("oidc.clientId", STRING, "OAuth2 client ID"),
-    _r("oidc.clientSecret", STRING, "OAuth2 client secret", secret=True),
+    _r("oidc.clientSecret", STRING, "OAuth2 client secret"),
     _r(
         "kafka.bootstrapServers",
         STRING,
@@ -119,21 +119,21 @@ RULES: tuple[Rule, ...] = (
     ),
     _r("s3.host", STRING, "S3-compatible endpoint (e.g. s3.amazonaws.com)"),
     _r("s3.framesBucketName", STRING, "Bucket where frame images are stored"),
-    _r("s3.accessKey", STRING, "S3 access key", secret=True),
-    _r("s3.secretKey", STRING, "S3 secret key", secret=True),
+    _r("s3.accessKey", STRING, "S3 access key"),
+    _r("s3.secretKey", STRING, "S3 secret key"),
     _r("postgres.api.host", STRING, "PostgreSQL hostname for the API database"),
     _r("postgres.api.database", STRING, "API database name (e.g. axion_sense)"),
     _r("postgres.api.username", STRING, "API database user"),
-    _r("postgres.api.password", STRING, "API database password", secret=True),
+    _r("postgres.api.password", STRING, "API database password"),
     _r("postgres.worker.host", STRING, "PostgreSQL hostname for the Worker / Hangfire database"),
     _r("postgres.worker.database", STRING, "Worker database name (e.g. axion_sense_tasks)"),
     _r("postgres.worker.username", STRING, "Worker database user"),
-    _r("postgres.worker.password", STRING, "Worker database password", secret=True),
+    _r("postgres.worker.password", STRING, "Worker database password"),
     _r("clickhouse.host", STRING, "ClickHouse hostname"),
     _r("clickhouse.username", STRING, "ClickHouse user"),
-    _r("clickhouse.password", STRING, "ClickHouse password", secret=True),
+    _r("clickhouse.password", STRING, "ClickHouse password"),
     _r("openfga.apiUrl", URL, "OpenFGA HTTP API URL"),
-    _r("openfga.apiKey", STRING, "OpenFGA pre-shared API key", secret=True),
+    _r("openfga.apiKey", STRING, "OpenFGA pre-shared API key"),
     _r(
         "vision.image.repository",
         STRING,
@@ -154,7 +154,7 @@ RULES: tuple[Rule, ...] = (
     _r("vision.config.detectors[].apiUrl", URL, "Detector upload URL", VISION),
     _opt("vision.config.detectors[].authToken", STRING, "Detector bearer token (optional)", VISION),
     # Conditionally required
-    _r("api.apiKeys.keys[].key", STRING, "API key value", secret=True),
+    _r("api.apiKeys.keys[].key", STRING, "API key value"),
     _r("api.apiKeys.keys[].serviceName", STRING, "Service the API key belongs to"),
     _r(
         "api.ingress.hosts",
@@ -201,21 +201,18 @@ RULES: tuple[Rule, ...] = (
         STRING,
         "SASL password (e.g. Confluent Cloud API secret)",
         When("kafka.securityProtocol", prefix="SASL"),
-        secret=True,
     ),
     _r(
         "worker.customLayersSync.connectionString",
         STRING,
         "Custom-layers source database connection string",
         When("worker.customLayersSync.enabled", True),
-        secret=True,
     ),
     _r(
         "worker.customLayersSync.password",
         STRING,
         "Custom-layers source database password",
         When("worker.customLayersSync.enabled", True),
-        secret=True,
     ),
     _r(
         "vision.config.mapMatching.mapMatchingApi.baseUrl",
