@@ -142,7 +142,7 @@ def reach_server(probe: Probe, params: PgParams) -> str:
     (an SSLRequest, then the handshake verified like libpq would for this sslMode). Returns
     the address the tcp step dialled, for the login to use."""
     with reach(probe, Endpoint(params.host, params.port)) as connection:
-        address = str(connection.sock.getpeername()[0])
+        address = connection.address
         with probe.step("tls") as step:
             negotiate_tls(probe, step, connection.sock, params)
     return address

@@ -149,6 +149,11 @@ def connect_tcp(addresses: list[str], port: int, deadline: Deadline) -> tuple[so
             sock.connect((address, port))
             sock.settimeout(deadline.timeout())
             return sock, address
+        except ConnectionResetError:
+            # The handshake completed and the server reset at once; the reset merely beat the
+            # check's look at the socket. TCP works: the next layer reports the reset.
+            sock.settimeout(deadline.timeout())
+            return sock, address
         except DeadlineExceeded:
             sock.close()
             raise
@@ -178,6 +183,7 @@ def _tcp_reason(exc: OSError) -> str:
         errno.EHOSTUNREACH: "no route to host",
         errno.ENETUNREACH: "network unreachable",
         errno.ECONNRESET: "connection reset",
+        errno.EPIPE: "connection closed by the server",
     }.get(exc.errno or 0, exc.strerror or str(exc))
 
 
@@ -311,6 +317,7 @@ class Connection:
 
     endpoint: Endpoint
     addresses: list[str]
+    address: str
     sock: socket.socket
     tls: TlsInfo | None = None
 
@@ -333,7 +340,7 @@ def reach(
         sock, peer = connect_tcp(addresses, endpoint.port, probe.deadline)
         step.detail = f"connected to {_endpoint_text(peer, endpoint.port)}"
         probe.facts["address"] = _endpoint_text(peer, endpoint.port)
-    connection = Connection(endpoint, addresses, sock)
+    connection = Connection(endpoint, addresses, peer, sock)
     try:
         if tls is not None:
             with probe.step("tls") as step:
@@ -406,17 +413,44 @@ def http_request(
         raise StepFailed(
             f"HTTP: {_timeout_phase(exc)} timed out for {_safe_url(url)}", _TCP_FIX
         ) from None
-    except httpx.ConnectError as exc:
-        raise StepFailed(
-            f"HTTP: cannot connect to {_safe_url(url)}: {_connect_reason(exc)}", _TCP_FIX
-        ) from None
-    except httpx.RemoteProtocolError as exc:
-        raise StepFailed(
-            f"HTTP: {_safe_url(url)} did not answer with valid HTTP: {exc}",
-            "check that this port serves HTTP",
-        ) from None
     except httpx.HTTPError as exc:
-        raise StepFailed(f"HTTP: request to {_safe_url(url)} failed: {exc}") from None
+        raise _http_failure(url, exc) from None
+
+
+def _http_failure(url: str, exc: Exception) -> StepFailed:
+    """What a failed request means, as a StepFailed (timeouts are handled before)."""
+    import httpx
+
+    where = _safe_url(url)
+    if how := _hang_up(exc):
+        return StepFailed(
+            f"HTTP: {where} accepted the connection, then closed it without answering ({how})",
+            "check that this port serves HTTP(S), and that the service (or the proxy or load "
+            "balancer in front of it) has a healthy backend",
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return StepFailed(f"HTTP: cannot connect to {where}: {_connect_reason(exc)}", _TCP_FIX)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return StepFailed(
+            f"HTTP: {where} did not answer with valid HTTP: {exc}",
+            "check that this port serves HTTP",
+        )
+    return StepFailed(f"HTTP: request to {where} failed: {exc}")
+
+
+def _hang_up(exc: Exception) -> str:
+    """'connection reset' or 'disconnected' when the server hung up before answering; else ''.
+    Which of the two a client sees for one server is a race, so both get one message."""
+    import httpx
+
+    if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc):
+        return "disconnected"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE):
+            return "connection reset"
+        cause = cause.__cause__ or cause.__context__
+    return ""
 
 
 def _timeout_phase(exc: Exception) -> str:

@@ -13,11 +13,11 @@ TIMEOUT_S = 5.0
 # The first step that speaks HTTP, per check.
 HTTP_STEP = {"oidc": "discovery", "openfga": "health"}
 # server, scheme, failing step (HTTP: the check's first HTTP step), words in the message;
-# a|b: either (a reset may beat the tcp step, or reach httpx as a plain disconnect)
+# a|b: either (a reset may reach httpx as a reset or as a plain disconnect)
 CASES = [
     ("closed", "http", "tcp", "connection refused"),
     ("hang", "http", "HTTP", "timed out"),
-    ("reset", "http", "tcp|HTTP", "connection reset|disconnected"),
+    ("reset", "http", "HTTP", "connection reset|disconnected"),
     ("garbage", "http", "HTTP", "did not answer with valid HTTP"),
     ("http", "http", "HTTP", "text/html, not JSON"),
     ("tls_untrusted", "https", "tls", "certificate signed by unknown authority"),

@@ -96,6 +96,19 @@ def test_closed_port_fails_at_tcp_fast(hostile: HostileServers) -> None:
     assert took < 0.5
 
 
+def test_a_reset_right_after_accept_still_passes_tcp(hostile: HostileServers) -> None:
+    """The server completes the handshake, then resets. Often the reset arrives before the
+    client looks at its socket (connect reports ECONNRESET); the report must not depend on that
+    race: tcp passes every time and the next layer reports the reset. Against the old code 4 %
+    of these connects failed at tcp, so 300 tries catch it."""
+    for _ in range(300):
+        result, _ = run_reach(Endpoint("127.0.0.1", hostile.reset), tls=False)
+        assert [(s.name, s.status) for s in result.steps] == [
+            ("dns", Status.PASS),
+            ("tcp", Status.PASS),
+        ], result.message
+
+
 @pytest.mark.parametrize(
     ("server", "message"),
     [
@@ -194,7 +207,7 @@ def test_certificate_expiring_soon_is_a_warning(test_ca: trustme.CA, tmp_path: P
         ("hang", "timed out"),
         ("garbage", "did not answer with valid HTTP"),
         ("closed", "connection refused"),
-        ("reset", "HTTP:"),
+        ("reset", "accepted the connection, then closed it without answering"),
     ],
 )
 def test_http_request_against_hostile_servers(

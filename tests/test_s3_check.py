@@ -441,7 +441,7 @@ def test_accept_and_hang_fails_within_the_timeout(
 @pytest.mark.parametrize(
     ("server", "secured", "step", "phrase"),
     [
-        ("reset", False, "tcp|auth", "reset|closed the connection"),
+        ("reset", False, "auth", "reset|closed the connection"),
         ("garbage", False, "auth", "did not answer like S3"),
         ("http", False, "auth", "did not answer like S3"),
         ("tls_untrusted", True, "tls", "unknown authority"),
