@@ -1,5 +1,5 @@
 """`python -m preflight` is the same as the `sense-preflight` command."""
 
-from preflight.cli import main
+from preflight.cli import program
 
-main()
+program()

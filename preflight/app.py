@@ -106,6 +106,8 @@ def execute(call: Invocation) -> int:
     except KeyboardInterrupt:
         click.echo("\ninterrupted: cleanups ran; no report", err=True)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # the reader left (`| head`): click ends the program quietly
     except OSError as exc:
         fail(EXIT_INTERNAL, redact(f"cannot write {exc.filename}: {exc.strerror or exc}"))
     except Exception as exc:  # never a traceback, never a secret

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -297,3 +298,35 @@ def gpu_probe_command(format_: str) -> None:
         app.fail(app.EXIT_FAILED, f"no GPU: {exc}")
     render = gpu_probe.render_json if format_ == "json" else gpu_probe.render_text
     sys.stdout.write(render(report))
+
+
+def program() -> None:
+    """The `sense-preflight` console script and `python -m preflight`: run the CLI, then end
+    the process at once.
+
+    Once a command returns, the report is written and every cleanup has run; what remains is
+    the interpreter tearing down the client libraries' modules (boto3, kubernetes,
+    confluent-kafka...), about 0.2 s that no user waits for gladly. So flush the streams and
+    leave through os._exit with the command's exit code.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = _exit_code(done.code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `... | head` left early; click ends such a write with 1 too
+        code = 1
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    """SystemExit's code as the interpreter would end with it (a message is printed, then 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
