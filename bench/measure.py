@@ -26,7 +26,8 @@ from tests.servers.registry import Registry, docker_config
 from tests.servers.s3 import S3Server
 
 CLI = [sys.executable, "-m", "preflight"]
-REPEAT = 10
+REPEAT = 10  # start-up timings
+RUNS = 5  # full runs and hang runs
 
 
 def healthy_values(
@@ -96,6 +97,17 @@ def run_json(args: list[str]) -> tuple[dict[str, Any], float, int]:
     return json.loads(outcome["out"]), outcome["wall"], outcome["rss"]
 
 
+def _slowest_s(report: dict[str, Any]) -> float:
+    return max(float(c["duration_s"]) for c in report["checks"])
+
+
+def _median_run(
+    runs: list[tuple[dict[str, Any], float, int]],
+) -> tuple[dict[str, Any], float, int]:
+    """The run with the median wall time."""
+    return sorted(runs, key=lambda run: run[1])[len(runs) // 2]
+
+
 def median_wall(args: list[str]) -> float:
     times = []
     for _ in range(REPEAT):
@@ -144,15 +156,19 @@ def test_measure(
         str(docker_config(tmp_path / "docker.json", registry)),
     ]
 
-    report, full_wall, rss_kib = run_json(common)
+    full_runs = [run_json(common) for _ in range(RUNS)]
+    report, full_wall, _ = _median_run(full_runs)
     slowest = max(report["checks"], key=lambda c: c["duration_s"])
     statuses = {c["id"]: c["status"] for c in report["checks"]}
+    ratio = statistics.median(wall / _slowest_s(rep) for rep, wall, _ in full_runs)
+    rss_kib = max(rss for _, _, rss in full_runs)
 
     hang = dict(values)
     hang["clickhouse"] = dict(values["clickhouse"], host="127.0.0.1", port=hostile.hang)
-    hang_report, hang_wall, _ = run_json(
-        [str(write_values(tmp_path, hang, "hang.yaml")), *common[1:], "--timeout", "2"]
-    )
+    hang_args = [str(write_values(tmp_path, hang, "hang.yaml")), *common[1:], "--timeout", "2"]
+    hang_runs = [run_json(hang_args) for _ in range(RUNS)]
+    hang_report, hang_wall, _ = _median_run(hang_runs)
+    hang_walls = sorted(wall for _, wall, _ in hang_runs)
 
     click_s = median_wall([sys.executable, "-c", "import click"])
     help_s = median_wall([*CLI, "--help"])
@@ -161,13 +177,13 @@ def test_measure(
     rows = [
         (
             "full run vs slowest check",
-            f"{full_wall:.2f} s vs {slowest['duration_s']:.2f} s ({slowest['id']}) = {full_wall / slowest['duration_s']:.2f}x",
+            f"{full_wall:.2f} s vs {slowest['duration_s']:.2f} s ({slowest['id']}) = {ratio:.2f}x",
             "<= 1.3x",
         ),
         ("  report duration_s (in-process)", f"{report['duration_s']:.2f} s", ""),
         (
             "one accept-and-hang, --timeout 2",
-            f"{hang_wall:.2f} s (clickhouse: {dict((c['id'], c['status']) for c in hang_report['checks'])['clickhouse']})",
+            f"{hang_wall:.2f} s, range {hang_walls[0]:.2f}-{hang_walls[-1]:.2f} s (clickhouse: {dict((c['id'], c['status']) for c in hang_report['checks'])['clickhouse']})",
             "<= 2.5 s",
         ),
         (
@@ -176,10 +192,10 @@ def test_measure(
             "<= 2x",
         ),
         ("validate start-up", f"{validate_s * 1000:.0f} ms = {validate_s / click_s:.2f}x", "<= 2x"),
-        ("peak RSS, full run", f"{rss_kib / 1024:.0f} MB", "<= 150 MB"),
+        ("peak RSS, full run (max of runs)", f"{rss_kib / 1024:.0f} MB", "<= 150 MB"),
     ]
     width = max(len(r[0]) for r in rows)
-    print("\n\nsense-preflight benchmark (median of", REPEAT, "for start-up)")
+    print(f"\n\nsense-preflight benchmark (median of {RUNS} runs; of {REPEAT} for start-up)")
     print("check statuses:", ", ".join(f"{k}={v}" for k, v in statuses.items()))
     for name, figure, goal in rows:
         print(f"{name:<{width}}  {figure:<70} {goal}")
