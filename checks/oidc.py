@@ -5,6 +5,8 @@ built the way ASP.NET Core's JwtBearer middleware builds it from `Authority`; th
 equal `oidc.authority` character for character (the classic Keycloak / Azure AD failure). The
 client step asks for a `client_credentials` token to prove `oidc.clientId` / `oidc.clientSecret`;
 a JWT answer is decoded (its signature is not checked) to compare `aud` with `oidc.audience`.
+Entra ID (Azure AD), which issues such tokens only for a scope, is asked again with the scope
+`<oidc.audience>/.default`.
 The access token itself is never reported. Fact names avoid "token" and "secret": the report's
 redaction hides facts with such names (the token endpoint is the fact `grant_endpoint`).
 """
@@ -250,20 +252,61 @@ def request_token(
             )
             return
         probe.facts["client_auth_method"] = method
-        data = {"grant_type": "client_credentials"}
-        headers = {"Accept": "application/json"}
-        if method == BASIC:  # RFC 6749 2.3.1: form-encode id and secret, then base64
-            pair = f"{quote_plus(settings.client_id)}:{quote_plus(settings.client_secret)}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        else:
-            data |= {"client_id": settings.client_id, "client_secret": settings.client_secret}
-        response = http_request(
-            probe, client, "POST", discovery.token_endpoint, data=data, headers=headers
-        )
+        scope = ""
+        response = _ask_token(probe, client, discovery.token_endpoint, settings, method)
+        if _wants_default_scope(response):
+            scope = f"{settings.audience}/.default"
+            probe.facts["requested_scope"] = scope
+            response = _ask_token(probe, client, discovery.token_endpoint, settings, method, scope)
         if response.status_code == 200:
             _judge_token(probe, step, response, discovery, settings, key_ids)
         else:
             _judge_refusal(step, response, discovery.token_endpoint)
+        if scope:
+            step.detail += f" (asked with scope {scope}, as Entra ID requires)"
+
+
+def _ask_token(
+    probe: Probe,
+    client: httpx.Client,
+    url: str,
+    settings: OidcSettings,
+    method: str,
+    scope: str = "",
+) -> httpx.Response:
+    """POST a client_credentials request, the client authenticated by `method`."""
+    data = {"grant_type": "client_credentials"}
+    headers = {"Accept": "application/json"}
+    if method == BASIC:  # RFC 6749 2.3.1: form-encode id and secret, then base64
+        pair = f"{quote_plus(settings.client_id)}:{quote_plus(settings.client_secret)}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    else:
+        data |= {"client_id": settings.client_id, "client_secret": settings.client_secret}
+    if scope:
+        data["scope"] = scope
+    return http_request(probe, client, "POST", url, data=data, headers=headers)
+
+
+def _wants_default_scope(response: httpx.Response) -> bool:
+    """Entra ID (Azure AD) v2 issues client_credentials tokens only for a scope
+    `<resource>/.default`: it refuses a request without one (AADSTS900144) or with another
+    (AADSTS1002012, AADSTS70011) before it looks at the secret."""
+    refusal = _oauth_error(response) if response.status_code == 400 else None
+    if refusal is None:
+        return False
+    error, description = refusal
+    return error in ("invalid_request", "invalid_scope") and "scope" in description.lower()
+
+
+def _oauth_error(response: httpx.Response) -> tuple[str, str] | None:
+    """The error code and description of an OAuth error answer; None for any other body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not (isinstance(body, dict) and isinstance(body.get("error"), str)):
+        return None
+    return body["error"], str(body.get("error_description") or "")
 
 
 def _judge_token(
@@ -330,20 +373,18 @@ def _audiences(aud: Any) -> list[str]:
 
 def _judge_refusal(step: Step, response: httpx.Response, url: str) -> None:
     """An OAuth error: wrong credentials fail; a client that may not use the grant warns."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not (isinstance(body, dict) and isinstance(body.get("error"), str)):
+    refusal = _oauth_error(response)
+    if refusal is None:
         raise StepFailed(
             f"token endpoint {url} answered {_status(response)} without an OAuth error",
             "check the provider's logs and that token_endpoint is reachable from here",
         )
-    error = body["error"]
-    description = short(body.get("error_description") or "")
+    error, description = refusal[0], short(refusal[1])
     said = f"{error}: {description}" if description else error
     if error == "invalid_client":
         raise StepFailed(f"client id or secret wrong ({said})", _FIX_CLIENT)
+    if error == "unauthorized_client" and "AADSTS700016" in description:  # Entra ID: no such app
+        raise StepFailed(f"client id unknown to the tenant ({said})", _FIX_CLIENT)
     # oidc-provider answers invalid_request "requested grant type is not allowed for this client"
     if error in GRANT_REFUSED or (error == "invalid_request" and "grant" in description.lower()):
         step.warn(
