@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,7 +142,7 @@ def connect(probe: Probe) -> Iterator[Cluster | None]:
         )
         yield None
         return
-    with probe.step("config") as step:
+    with probe.step("config") as step, _plugins_stopped_if_abandoned(probe):
         configuration, source = _configuration(probe)
         step.detail = f"{source} → {configuration.host}"
         probe.facts["cluster_source"] = source
@@ -162,6 +163,50 @@ def connect(probe: Probe) -> Iterator[Cluster | None]:
                 ) from None
             step.detail = "credentials accepted"
         yield cluster
+
+
+@contextmanager
+def _plugins_stopped_if_abandoned(probe: Probe) -> Iterator[None]:
+    """Loading a kubeconfig runs its exec credential plugin (`aws eks get-token`, `kubelogin`,
+    `gke-gcloud-auth-plugin`), and the client waits for it without a timeout. If the check is
+    abandoned at its deadline meanwhile, its cleanup stops the processes started since, with
+    their children: no plugin is left running after the run (a kubelogin waiting for a browser
+    login would otherwise hold its port)."""
+    import psutil
+
+    me = psutil.Process()
+    before = {child.pid for child in me.children()}
+    loading = threading.Event()
+    loading.set()
+
+    def stop_plugins() -> None:
+        if not loading.is_set():
+            return
+        started = [child for child in me.children() if child.pid not in before]
+        family = started + [grandchild for child in started for grandchild in _children(child)]
+        for process in family:
+            with suppress(psutil.Error):
+                process.terminate()
+        _, alive = psutil.wait_procs(family, timeout=1.0)
+        for process in alive:
+            with suppress(psutil.Error):
+                process.kill()
+
+    probe.cleanup("stop an exec credential plugin still running", stop_plugins)
+    try:
+        yield
+    finally:
+        loading.clear()
+
+
+def _children(process: Any) -> list[Any]:
+    """All descendants of a psutil process ([] once it is gone)."""
+    import psutil
+
+    try:
+        return list(process.children(recursive=True))
+    except psutil.Error:
+        return []
 
 
 def _reach_server(probe: Probe, configuration: Configuration) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.cli import example_values, run_cli, write_values
@@ -315,6 +317,47 @@ def test_failing_exec_plugin_is_reported_as_missing_credentials(
     step = result.failed_step("kubernetes")
     assert step["name"] == "auth"
     assert "the API server sees no credentials (anonymous)" in step["detail"]
+
+
+def test_hanging_exec_plugin_is_stopped_when_the_check_is_abandoned(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    """Like a kubelogin waiting for a browser login: the check times out in config, and the
+    plugin (with its own child) is not left running after the program ends."""
+    pids = tmp_path / "plugin.pids"
+    script = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        "time.sleep(600)\n"
+    )
+    config = kube.write_kubeconfig(tmp_path / "exec-config", user=_exec_user(tmp_path, script))
+    result = run_preflight(kube, tmp_path, "kubernetes", "--timeout", "2", kubeconfig=config)
+    assert result.check("kubernetes")["message"] == "config: timed out during config (--timeout 2s)"
+    plugin_pids = [int(pid) for pid in pids.read_text().split()]
+    try:
+        assert _all_gone(plugin_pids, within_s=3), "the credential plugin outlived the run"
+    finally:
+        for pid in plugin_pids:
+            if _running(pid):
+                psutil.Process(pid).kill()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for an init that may never reap it)."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _all_gone(pids: list[int], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while any(_running(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def test_hanging_exec_plugin_times_out_in_config(kube: KubeCluster, tmp_path: Path) -> None:
