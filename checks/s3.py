@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from preflight.check import Check, Probe, StepFailed
-from preflight.net import Endpoint, TlsSettings, parse_endpoint, reach, resolve, tls_settings
+from preflight.net import (
+    Endpoint,
+    TlsSettings,
+    causes,
+    parse_endpoint,
+    reach,
+    resolve,
+    tls_settings,
+)
 from preflight.values import Values
 
 T = TypeVar("T")
@@ -548,9 +556,7 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
 
 def _innermost(exc: BaseException) -> BaseException:
     """The exception at the bottom of the cause/context chain."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return exc
+    return list(causes(exc))[-1]
 
 
 def _root_cause(exc: BaseException) -> str:

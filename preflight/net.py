@@ -445,11 +445,11 @@ def _hang_up(exc: Exception) -> str:
 
     if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc):
         return "disconnected"
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE):
-            return "connection reset"
-        cause = cause.__cause__ or cause.__context__
+    if any(
+        isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE)
+        for cause in causes(exc)
+    ):
+        return "connection reset"
     return ""
 
 
@@ -464,16 +464,25 @@ def _timeout_phase(exc: Exception) -> str:
 
 
 def _connect_reason(exc: Exception) -> str:
-    cause: BaseException | None = exc
-    while cause is not None:
+    for cause in causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             return _verify_reason(cause, "the host")
         if isinstance(cause, ssl.SSLError):
             return _ssl_reason(cause)
         if isinstance(cause, OSError) and cause.errno:
             return _tcp_reason(cause)
-        cause = cause.__cause__ or cause.__context__
     return str(exc)
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what caused it (`__cause__`, else `__context__`), down to the innermost:
+    client libraries wrap the socket error that says what happened."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
 
 
 def _safe_url(url: str) -> str:
