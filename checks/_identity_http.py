@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from preflight.check import StepFailed
+from preflight.engine.check import StepFailed
 from preflight.net import Endpoint, parse_endpoint
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from checks.vision import vision_applies
-from preflight.check import Check, Probe, Step, StepFailed
+from preflight.engine.check import Check, Probe, Step, StepFailed
 from preflight.net import Endpoint, http_client, http_request, parse_endpoint, reach, tls_settings
-from preflight.values import Values
+from preflight.values.load import Values
 
 if TYPE_CHECKING:
     import httpx

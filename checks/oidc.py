@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlsplit
 
 from checks._identity_http import http_url, json_object, short
-from preflight.check import Check, Probe, Step, StepFailed
+from preflight.engine.check import Check, Probe, Step, StepFailed
 from preflight.net import Endpoint, http_client, http_request, reach_url
-from preflight.values import Values
+from preflight.values.load import Values
 
 if TYPE_CHECKING:
     import httpx

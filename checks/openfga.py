@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from checks._identity_http import http_url, json_object, short
-from preflight.check import Check, Probe, StepFailed
+from preflight.engine.check import Check, Probe, StepFailed
 from preflight.net import Endpoint, TlsSettings, http_client, http_request, reach_url
-from preflight.values import Values
+from preflight.values.load import Values
 
 if TYPE_CHECKING:
     import httpx

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from preflight.check import Check, Probe, StepFailed
+from preflight.engine.check import Check, Probe, StepFailed
 from preflight.net import (
     Endpoint,
     TlsSettings,
@@ -27,7 +27,7 @@ from preflight.net import (
     resolve,
     tls_settings,
 )
-from preflight.values import Values
+from preflight.values.load import Values
 
 T = TypeVar("T")
 

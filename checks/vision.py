@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from preflight.check import Check, Probe, StepFailed
+from preflight.engine.check import Check, Probe, StepFailed
 from preflight.net import Endpoint, http_client, http_request, parse_endpoint, reach_url
-from preflight.values import Values
+from preflight.values.load import Values
 
 DETECTORS = "vision.config.detectors"
 MAP_MATCHING = "vision.config.mapMatching"

@@ -1,5 +1,5 @@
 """The command line. Commands stay thin: they parse options and call the plain functions of
-`preflight.app`, imported only when a command runs (so `--help` stays fast)."""
+`preflight.commands.run`, imported only when a command runs (so `--help` stays fast)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ from typing import Any
 import click
 
 from preflight import __version__
-from preflight.options import DEFAULT_IMAGE, DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S
+from preflight.engine.options import DEFAULT_IMAGE, DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S
 
-FORMAT_NAMES = ("json", "junit", "markdown", "text")  # the keys of preflight.renderers.FORMATS
+FORMAT_NAMES = (
+    "json",
+    "junit",
+    "markdown",
+    "text",
+)  # the keys of preflight.report.renderers.FORMATS
 DEFAULT_BUNDLE = "sense-preflight-bundle.tar.gz"
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -158,7 +163,7 @@ run_options = _apply(
 )
 def run(bundle: Path | None, **params: Any) -> None:
     """Run every check that applies to the values."""
-    from preflight import app
+    from preflight.commands import run as app
 
     sys.exit(app.execute(app.Invocation.from_params(params, bundle)))
 
@@ -176,7 +181,7 @@ def run(bundle: Path | None, **params: Any) -> None:
 )
 def bundle_command(bundle_path: Path, **params: Any) -> None:
     """Run every check and write a redacted support bundle (same as `run --bundle`)."""
-    from preflight import app
+    from preflight.commands import run as app
 
     sys.exit(app.execute(app.Invocation.from_params(params, bundle_path)))
 
@@ -189,7 +194,7 @@ def bundle_command(bundle_path: Path, **params: Any) -> None:
 @click.option("--strict", is_flag=True, help="Warnings fail (exit 4).")
 def validate(format_: str, strict: bool, **params: Any) -> None:
     """Check the values only: no network."""
-    from preflight import app
+    from preflight.commands import run as app
 
     sys.exit(app.validate(params, format_, strict))
 
@@ -198,7 +203,7 @@ def validate(format_: str, strict: bool, **params: Any) -> None:
 @values_options
 def list_checks(**params: Any) -> None:
     """List the checks: id, title and the values each reads."""
-    from preflight import app
+    from preflight.commands import run as app
 
     sys.exit(app.list_checks(params))
 
@@ -212,7 +217,7 @@ def list_checks(**params: Any) -> None:
 )
 def schema(output: Path | None) -> None:
     """Print the values rules as JSON Schema (values.schema.json)."""
-    from preflight import app
+    from preflight.commands import run as app
 
     if output is None:
         sys.stdout.write(app.schema_text())
@@ -263,8 +268,8 @@ def job(
     Values given here are read only for global.imagePullSecrets (names); the Job reads the
     values from a Secret, so no value is ever printed.
     """
-    from preflight import app
-    from preflight import job as job_manifests
+    from preflight.commands import job as job_manifests
+    from preflight.commands import run as app
 
     run_args = [
         *(["--timeout", f"{timeout:g}"] if timeout else []),
@@ -288,7 +293,8 @@ def job(
 @click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text")
 def gpu_probe_command(format_: str) -> None:
     """Show the NVIDIA driver, CUDA version and GPUs seen here (run it in a GPU pod)."""
-    from preflight import app, gpu_probe
+    from preflight.commands import gpu_probe
+    from preflight.commands import run as app
 
     try:
         report = gpu_probe.probe()

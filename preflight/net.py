@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from preflight.check import Probe, StepFailed
-from preflight.deadline import Deadline, DeadlineExceeded
+from preflight.engine.check import Probe, StepFailed
+from preflight.engine.deadline import Deadline, DeadlineExceeded
 
 if TYPE_CHECKING:
     import httpx

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from preflight.check import Check, StepFailed
+from preflight.engine.check import Check, StepFailed
 
 
 def sleeper(seconds):

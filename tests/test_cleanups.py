@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from preflight.check import Cleanups
+from preflight.engine.check import Cleanups
 
 
 def test_each_cleanup_runs_once_newest_first() -> None:

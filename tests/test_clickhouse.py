@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import trustme
 
-from preflight.check import TEST_HOLD_ENV
+from preflight.engine.check import TEST_HOLD_ENV
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers._tls import issue_cert
 from tests.servers.clickhouse import ClickHouseServer, http_query

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks._clickhouse_grants import CREATE_DATABASE, TABLE_PRIVILEGES, missing_privileges
+from checks.clickhouse.grants import CREATE_DATABASE, TABLE_PRIVILEGES, missing_privileges
 
 DB = "axion_sense"
 

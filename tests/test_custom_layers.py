@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from checks.custom_layers import params_from_connection_string, split_connection_string
-from preflight.check import StepFailed
+from checks.postgres.custom_layers import params_from_connection_string, split_connection_string
+from preflight.engine.check import StepFailed
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers.hostile import HostileServers
 from tests.servers.postgres import PostgresRole, PostgresServer

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from preflight.rules import check_values
-from preflight.values import ValuesError, ValuesSource, load_values
+from preflight.values.load import ValuesError, ValuesSource, load_values
+from preflight.values.rules import check_values
 from tests.cli import run_cli
 
 SET_ALPHABET = st.sampled_from(list("ab.=,[]{}\\0123 -_x:"))

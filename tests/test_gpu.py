@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from checks.gpu import tolerates
+from checks.kubernetes.gpu import tolerates
 from tests.cli import example_values
 from tests.servers.kubernetes import (
     GFD_LABELS,

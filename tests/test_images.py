@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from checks.images import ImageRef, parse_image, registry_credentials
-from preflight.check import StepFailed
+from preflight.engine.check import StepFailed
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers.hostile import HostileServers
 from tests.servers.registry import Registry, docker_config

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from preflight.redact import find_secrets
+from preflight.report.redact import find_secrets
 from tests.cli import example_values, run_cli, write_values
 from tests.servers.kubernetes import (
     KubeCluster,

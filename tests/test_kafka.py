@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from checks import kafka as kafka_check
-from checks._kafka_protocol import (
+from checks.kafka import check as kafka_check
+from checks.kafka.protocol import (
     API_VERSIONS,
     FETCH,
     LIST_OFFSETS,
@@ -24,11 +24,11 @@ from checks._kafka_protocol import (
     PRODUCE,
     infer_release,
 )
-from preflight.check import TEST_HOLD_ENV, Probe
-from preflight.deadline import Deadline
+from preflight.engine.check import TEST_HOLD_ENV, Probe
+from preflight.engine.deadline import Deadline
+from preflight.engine.options import RunOptions
 from preflight.net import Endpoint
-from preflight.options import RunOptions
-from preflight.values import Values
+from preflight.values.load import Values
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers._process import free_port
 from tests.servers.hostile import HostileServers

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from preflight.check import Check, Probe, StepFailed
-from preflight.deadline import Deadline
+from preflight.engine.check import Check, Probe, StepFailed
+from preflight.engine.deadline import Deadline
+from preflight.engine.options import RunOptions
 from preflight.net import (
     Endpoint,
     TlsSettings,
@@ -24,9 +25,8 @@ from preflight.net import (
     reach,
     tls_settings,
 )
-from preflight.options import RunOptions
-from preflight.result import CheckResult, Status
-from preflight.values import Values
+from preflight.report.result import CheckResult, Status
+from preflight.values.load import Values
 from tests.servers._tls import issue_cert
 from tests.servers.hostile import HostileServers
 

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from preflight.check import TEST_HOLD_ENV
+from preflight.engine.check import TEST_HOLD_ENV
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers.hostile import HostileServers
 from tests.servers.postgres import PostgresRole, PostgresServer

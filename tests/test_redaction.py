@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.redact import REDACTED, Redactor, find_secrets
+from preflight.report.redact import REDACTED, Redactor, find_secrets
 from tests.cli import example_values, run_cli, write_values
 from tests.plugin import install_plugin
 
@@ -120,7 +120,7 @@ def test_no_secret_in_values_errors(tmp_path: Path) -> None:
 
 
 def test_facts_are_scrubbed_by_value_not_by_name() -> None:
-    from preflight.result import CheckResult, Status
+    from preflight.report.result import CheckResult, Status
 
     redact = Redactor(["Zq-fact-secret"])
     check = CheckResult(

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 
 import jsonschema
 
-from preflight.renderers import FORMATS
-from preflight.result import CheckResult, Report, Status, StepResult
+from preflight.report.renderers import FORMATS
+from preflight.report.result import CheckResult, Report, Status, StepResult
 
 STEP = {
     "type": "object",

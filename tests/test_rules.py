@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from preflight.rules import RULES, check_values, json_schema
-from preflight.values import Values
+from preflight.values.load import Values
+from preflight.values.rules import RULES, check_values, json_schema
 from tests.cli import example_values, run_cli, write_values
 
 ALWAYS_REQUIRED = [r.path for r in RULES if r.required and not r.when and "[]" not in r.path]

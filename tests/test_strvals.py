@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from preflight.strvals import SetSyntaxError, parse_into, set_literal, typed_value
+from preflight.values.strvals import SetSyntaxError, parse_into, set_literal, typed_value
 
 HELM_EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("name=value", {"name": "value"}),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.values import Values, ValuesError, ValuesSource, load_values
+from preflight.values.load import Values, ValuesError, ValuesSource, load_values
 from tests.cli import EXAMPLE_VALUES, run_cli
 
 

@@ -1,0 +1,1 @@
+"""ClickHouse: the HTTP interface, login, version, database, grants and a scratch table."""

@@ -1,0 +1,1 @@
+"""Kafka: the bootstrap addresses, the protocol, SASL, metadata, listeners and a scratch topic."""

@@ -1,0 +1,770 @@
+"""Kafka (check id `kafka`): the API produces frame events, the Worker consumes them and its
+migration Job creates the topics.
+
+Steps: config → dns → tcp → tls (for every bootstrap address) → protocol (a raw ApiVersions
+exchange) → auth (SASL) → metadata → advertised listeners → version → permissions → roundtrip.
+librdkafka (confluent-kafka) does the authenticated work; its own timeouts come from the
+check's deadline and its log lines go into the check (never to the terminal).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from checks.kafka import protocol as wire
+from checks.kafka.client import MARGIN_S, ClientError, KafkaClient, Settings
+from preflight.engine.check import Check, Probe, StepFailed
+from preflight.engine.deadline import Deadline
+from preflight.net import (
+    Endpoint,
+    connect_tcp,
+    parse_endpoint,
+    resolve,
+    tls_handshake,
+    tls_settings,
+)
+from preflight.values.load import Values
+
+if TYPE_CHECKING:
+    pass
+
+DEFAULT_PORT = 9092
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+MIN_RELEASE = (3, 0)
+WANTED_BROKERS = 3
+#: Once one bootstrap address has answered, how long the others get before they count as mute.
+STRAGGLER_S = 1.0
+CLEANUP_TIMEOUT_S = 4.0
+
+READS = (
+    "kafka.bootstrapServers",
+    "kafka.securityProtocol",
+    "kafka.saslMechanism",
+    "kafka.saslUsername",
+    "kafka.saslPassword",
+    "kafka.filterByEnv",
+    "global.env",
+)
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def checks(values: Values) -> list[Check]:
+    """The kafka check (it always applies: kafka.bootstrapServers is required)."""
+    return [
+        Check(
+            id="kafka",
+            title="Kafka 3.x: bootstrap, SASL, advertised listeners, topic rights, round trip",
+            run=run,
+            reads=READS,
+        )
+    ]
+
+
+def run(probe: Probe) -> None:
+    """Walk the layers in order; the first one that fails ends the check."""
+    settings = _config(probe)
+    links = _reach(probe, settings)
+    try:
+        greeting = _protocol(probe, settings, links)
+    finally:
+        for link in links:
+            link.sock.close()
+    live = [link.endpoint for link in links if link.greeting is not None]
+    client = KafkaClient(probe, settings, live)
+    cluster = _metadata(probe, _auth(probe, settings, greeting, client))
+    _advertised(probe, settings, cluster)
+    _version(probe, greeting.ranges)
+    topic = f"sense-preflight-{uuid.uuid4().hex[:12]}"
+    replicas = min(len(cluster.brokers), WANTED_BROKERS)
+    created = _permissions(probe, client, topic, replicas)
+    if probe.options.read_only:
+        probe.skip("roundtrip", "--read-only: no topic created, no message produced")
+        return
+    _roundtrip(probe, client, topic, replicas, created)
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def _config(probe: Probe) -> Settings:
+    with probe.step("config") as step:
+        values = probe.values
+        raw = values.get("kafka.bootstrapServers", "")
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        addresses = [str(item).strip() for item in items if str(item).strip()]
+        if not addresses:
+            raise StepFailed(
+                "kafka.bootstrapServers is empty", "set it to host:9092 or a comma-separated list"
+            )
+        bootstraps = tuple(parse_endpoint(address, DEFAULT_PORT) for address in addresses)
+        protocol = str(values.get("kafka.securityProtocol", "PLAINTEXT")).upper()
+        if protocol not in PROTOCOLS:
+            raise StepFailed(
+                f"kafka.securityProtocol {protocol!r} is not one of {', '.join(PROTOCOLS)}",
+                "use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (SASL_SSL for Confluent Cloud)",
+            )
+        mechanism = str(values.get("kafka.saslMechanism", "PLAIN")).upper()
+        username = str(values.get("kafka.saslUsername", ""))
+        password = str(values.get("kafka.saslPassword", ""))
+        if protocol.startswith("SASL"):
+            if mechanism not in MECHANISMS:
+                raise StepFailed(
+                    f"kafka.saslMechanism {mechanism!r} is not one of {', '.join(MECHANISMS)}",
+                    "use PLAIN (Confluent Cloud) or SCRAM-SHA-256 / SCRAM-SHA-512",
+                )
+            missing = [
+                name
+                for name, value in (("saslUsername", username), ("saslPassword", password))
+                if not value
+            ]
+            if missing:
+                raise StepFailed(
+                    f"{protocol} needs kafka.{' and kafka.'.join(missing)}",
+                    "set the SASL user name and password (Confluent Cloud: API key and secret)",
+                )
+        if values.enabled("kafka.filterByEnv") and not values.has("global.env"):
+            raise StepFailed(
+                "kafka.filterByEnv is true but global.env is not set",
+                "set global.env (the environment name the topics are filtered by)",
+            )
+        secure = protocol in ("SSL", "SASL_SSL")
+        settings = Settings(
+            bootstraps,
+            protocol,
+            mechanism,
+            username,
+            password,
+            tls_settings(probe) if secure else None,
+        )
+        probe.facts["bootstrap_servers"] = [str(endpoint) for endpoint in bootstraps]
+        probe.facts["security_protocol"] = protocol
+        if settings.sasl:
+            probe.facts["sasl_mechanism"] = mechanism
+        auth = f"{protocol}/{mechanism}" if settings.sasl else protocol
+        step.detail = f"{len(bootstraps)} bootstrap address(es), {auth}"
+        return settings
+
+
+# --- dns / tcp / tls, for every bootstrap address ---------------------------------------------
+
+
+@dataclass
+class Link:
+    """One bootstrap address and its open connection."""
+
+    endpoint: Endpoint
+    addresses: list[str]
+    sock: socket.socket
+    peer: str
+    greeting: Greeting | None = None
+
+
+def _reach(probe: Probe, settings: Settings) -> list[Link]:
+    """dns, tcp and (for SSL) tls steps; each keeps the addresses that pass."""
+    resolved = _each_address(
+        probe,
+        "dns",
+        [(endpoint, endpoint) for endpoint in settings.bootstraps],
+        lambda endpoint, deadline: resolve(endpoint.host, endpoint.port, deadline),
+        lambda endpoint, ips: f"{endpoint.host} → {', '.join(ips)}",
+    )
+
+    def connect(pair: tuple[Endpoint, list[str]], deadline: Deadline) -> Link:
+        endpoint, ips = pair
+        sock, address = connect_tcp(ips, endpoint.port, deadline)
+        return Link(endpoint, ips, sock, Endpoint(address, endpoint.port).netloc)
+
+    links = _each_address(
+        probe,
+        "tcp",
+        [(endpoint, (endpoint, ips)) for endpoint, ips in resolved],
+        connect,
+        lambda endpoint, link: f"connected to {link.peer}",
+    )
+    probe.facts["addresses"] = [link.peer for _, link in links]
+    if settings.tls is None:
+        return [link for _, link in links]
+    tls = settings.tls
+
+    def handshake(link: Link, deadline: Deadline) -> Link:
+        try:
+            link.sock, info = tls_handshake(link.sock, link.endpoint.host, tls, deadline)
+        except StepFailed:
+            link.sock.close()
+            if _speaks_plain_kafka(link, deadline):
+                raise StepFailed(
+                    f"TLS: {link.endpoint.netloc} speaks Kafka in plain text, not TLS",
+                    f"this listener has no TLS: set kafka.securityProtocol to "
+                    f"{settings.protocol.replace('SSL', 'PLAINTEXT')}, or point "
+                    "kafka.bootstrapServers at the broker's TLS listener",
+                ) from None
+            raise
+        probe.facts["tls_version"] = info.version
+        return link
+
+    secured = _each_address(
+        probe,
+        "tls",
+        links,
+        handshake,
+        lambda endpoint, link: f"{endpoint.host}: certificate verified",
+        None if tls.verify else _UNVERIFIED,
+    )
+    return [link for _, link in secured]
+
+
+def _speaks_plain_kafka(link: Link, deadline: Deadline) -> bool:
+    """After a failed TLS handshake: does a fresh plain connection answer ApiVersions?"""
+    try:
+        sock, _ = connect_tcp(link.addresses, link.endpoint.port, deadline)
+    except (StepFailed, TimeoutError):
+        return False
+    try:
+        wire.api_versions(sock, deadline)
+        return True
+    except (wire.NotKafka, OSError):
+        return False
+    finally:
+        sock.close()
+
+
+_UNVERIFIED = (
+    "certificate NOT verified (--insecure-skip-tls-verify)",
+    "give the CA bundle instead of skipping verification",
+)
+
+
+def _each_address(
+    probe: Probe,
+    name: str,
+    items: Sequence[tuple[Endpoint, T]],
+    work: Callable[[T, Deadline], U],
+    describe: Callable[[Endpoint, U], str],
+    caution: tuple[str, str] | None = None,
+) -> list[tuple[Endpoint, U]]:
+    """One step over every bootstrap address, in parallel: fail when none passes, warn naming
+    the addresses that fail while at least one passes (or with `caution` when all pass)."""
+    with probe.step(name) as step:
+        passed, failed = _parallel(probe.deadline, items, work)
+        if not passed:
+            first = failed[0][1]
+            raise StepFailed(_join(failed), first.remediation)
+        if failed:
+            step.warn(
+                f"{len(passed)} of {len(items)} bootstrap addresses pass; failing: "
+                + _join(failed),
+                failed[0][1].remediation,
+            )
+        elif caution is not None:
+            step.warn(*caution)
+        else:
+            step.detail = "; ".join(describe(endpoint, value) for endpoint, value in passed)
+        return passed
+
+
+def _join(failed: Sequence[tuple[Endpoint, StepFailed]]) -> str:
+    if len(failed) == 1:
+        return failed[0][1].detail
+    return "; ".join(f"{endpoint.netloc}: {error.detail}" for endpoint, error in failed)
+
+
+def _parallel(
+    deadline: Deadline, items: Sequence[tuple[Endpoint, T]], work: Callable[[T, Deadline], U]
+) -> tuple[list[tuple[Endpoint, U]], list[tuple[Endpoint, StepFailed]]]:
+    """Run work(item, deadline) for every address in threads. The work ends MARGIN_S before
+    the check's deadline, so its own precise failure arrives in time; an address still silent
+    STRAGGLER_S after another one passed counts as failed."""
+    outcomes: dict[int, U | StepFailed] = {}
+    changed = threading.Condition()
+    inner = Deadline(deadline.expires_at - MARGIN_S)
+
+    def attempt(index: int, item: T) -> None:
+        try:
+            outcome: U | StepFailed = work(item, inner)
+        except StepFailed as exc:
+            outcome = exc
+        except TimeoutError:
+            outcome = StepFailed("no answer before the check's deadline", _TIMEOUT_FIX)
+        except Exception as exc:  # one address's surprise must not stall the others
+            outcome = StepFailed(f"unexpected error: {type(exc).__name__}: {exc}")
+        with changed:
+            outcomes[index] = outcome
+            changed.notify_all()
+
+    for index, (endpoint, item) in enumerate(items):
+        threading.Thread(
+            target=attempt, args=(index, item), name=f"kafka {endpoint.netloc}", daemon=True
+        ).start()
+    first_pass: float | None = None
+    with changed:
+        while len(outcomes) < len(items):
+            if first_pass is None and any(not isinstance(o, StepFailed) for o in outcomes.values()):
+                first_pass = time.monotonic()
+            limit = deadline.expires_at
+            if first_pass is not None:
+                limit = min(limit, first_pass + STRAGGLER_S)
+            if time.monotonic() >= limit:
+                break
+            changed.wait(limit - time.monotonic())
+        done = dict(outcomes)
+    passed: list[tuple[Endpoint, U]] = []
+    failed: list[tuple[Endpoint, StepFailed]] = []
+    for index, (endpoint, _) in enumerate(items):
+        outcome = done.get(index, StepFailed("no answer in time", _TIMEOUT_FIX))
+        if isinstance(outcome, StepFailed):
+            failed.append((endpoint, outcome))
+        else:
+            passed.append((endpoint, outcome))
+    if not passed and len(done) < len(items):
+        deadline.timeout()  # raises DeadlineExceeded when the time is up: "timed out during …"
+    return passed, failed
+
+
+_TIMEOUT_FIX = (
+    "the address did not answer in time: check that Kafka is up and that no firewall drops "
+    "traffic from here, or raise --timeout"
+)
+
+
+# --- protocol ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Greeting:
+    """What a bootstrap listener said before any authentication."""
+
+    ranges: wire.Ranges
+    cluster: wire.Cluster | None = None
+    """Without SASL, the metadata the bootstrap listener gave (no client library involved)."""
+    handshake: wire.Handshake | None = None
+    handshake_closed: bool = False
+
+
+_SASL_FIX = (
+    "set kafka.securityProtocol to SASL_PLAINTEXT (or SASL_SSL with TLS) and kafka.saslMechanism, "
+    "kafka.saslUsername, kafka.saslPassword, or point kafka.bootstrapServers at the "
+    "listener without SASL"
+)
+_NO_SASL_FIX = (
+    "this listener does not use SASL: set kafka.securityProtocol to PLAINTEXT (or SSL), or "
+    "point kafka.bootstrapServers at the broker's SASL listener port"
+)
+
+
+def _protocol(probe: Probe, settings: Settings, links: list[Link]) -> Greeting:
+    """A Kafka ApiVersions exchange on every connection; then whether SASL is what it wants."""
+
+    def greet(link: Link, deadline: Deadline) -> Link:
+        where = link.endpoint.netloc
+        try:
+            ranges = wire.api_versions(link.sock, deadline)
+            if settings.sasl:
+                link.greeting = _sasl_greeting(settings, link, ranges, deadline)
+            else:
+                link.greeting = Greeting(ranges, _expect_no_sasl(settings, link, deadline))
+        except wire.NotKafka as exc:
+            raise StepFailed(f"{where} {exc}", _protocol_fix(settings, str(exc))) from None
+        except TimeoutError:
+            detail = "accepted the connection but did not answer a Kafka request in time"
+        except OSError as exc:
+            detail = f"failed: {exc.strerror or exc}"
+        else:
+            return link
+        raise StepFailed(f"{where} {detail}", _protocol_fix(settings, ""))
+
+    passed = _each_address(
+        probe,
+        "protocol",
+        [(link.endpoint, link) for link in links],
+        greet,
+        lambda endpoint, link: (
+            f"{endpoint.netloc} speaks Kafka "
+            f"({len(link.greeting.ranges) if link.greeting else 0} APIs)"
+        ),
+    )
+    greeting = passed[0][1].greeting
+    assert greeting is not None
+    return greeting
+
+
+def _protocol_fix(settings: Settings, seen: str) -> str:
+    if "HTTP" in seen:
+        return "kafka.bootstrapServers must name a Kafka listener (often :9092), not a web port"
+    if settings.tls is None:
+        return (
+            "check that kafka.bootstrapServers names a Kafka listener; if the listener expects "
+            "TLS, set kafka.securityProtocol to SSL (or SASL_SSL)"
+        )
+    return "check that kafka.bootstrapServers names a Kafka listener that speaks Kafka over TLS"
+
+
+def _expect_no_sasl(settings: Settings, link: Link, deadline: Deadline) -> wire.Cluster:
+    """Without SASL configured, an unauthenticated Metadata request must be answered."""
+    try:
+        return wire.metadata_without_auth(link.sock, deadline)
+    except wire.Closed:
+        raise StepFailed(
+            f"{link.endpoint.netloc} is a SASL listener: it answered ApiVersions but closed the "
+            f"connection on a request without authentication (kafka.securityProtocol is "
+            f"{settings.protocol})",
+            _SASL_FIX,
+        ) from None
+
+
+def _sasl_greeting(
+    settings: Settings, link: Link, ranges: wire.Ranges, deadline: Deadline
+) -> Greeting:
+    """SaslHandshake for the configured mechanism; a refusal is either a listener without SASL
+    (it answers requests without authentication) or a mechanism it does not enable."""
+    try:
+        handshake: wire.Handshake | None = wire.sasl_handshake(
+            link.sock, settings.mechanism, deadline
+        )
+    except wire.Closed:
+        handshake = None
+    if handshake is not None and handshake.error == 0:
+        return Greeting(ranges, handshake=handshake)
+    if _answers_without_auth(settings, link, deadline):
+        raise StepFailed(
+            f"{link.endpoint.netloc} answers without SASL: it is not a SASL listener, but "
+            f"kafka.securityProtocol is {settings.protocol}",
+            _NO_SASL_FIX,
+        )
+    return Greeting(ranges, None, handshake, handshake_closed=handshake is None)
+
+
+def _answers_without_auth(settings: Settings, link: Link, deadline: Deadline) -> bool:
+    """On a fresh connection: does the listener answer Metadata without authentication?"""
+    sock, _ = connect_tcp(link.addresses, link.endpoint.port, deadline)
+    try:
+        if settings.tls is not None:
+            sock, _ = tls_handshake(sock, link.endpoint.host, settings.tls, deadline)
+        wire.api_versions(sock, deadline)
+        wire.metadata_without_auth(sock, deadline)
+        return True
+    except wire.NotKafka:
+        return False
+    finally:
+        sock.close()
+
+
+# --- auth / metadata --------------------------------------------------------------------------
+
+
+def _auth(
+    probe: Probe, settings: Settings, greeting: Greeting, client: KafkaClient
+) -> wire.Cluster:
+    """SASL: the mechanism must be enabled and the credentials accepted (a metadata request).
+    Returns the cluster metadata: librdkafka's, or without SASL the bootstrap listener's."""
+    if not settings.sasl:
+        probe.skip("auth", f"{settings.protocol}: no SASL configured")
+        assert greeting.cluster is not None
+        return greeting.cluster
+    with probe.step("auth") as step:
+        handshake = greeting.handshake
+        if greeting.handshake_closed or (handshake is not None and handshake.error):
+            offered = ", ".join(handshake.mechanisms) if handshake else ""
+            seen = f"it offers {offered}" if offered else "it closed the connection"
+            raise StepFailed(
+                f"wrong mechanism: the broker does not enable SASL {settings.mechanism} ({seen})",
+                f"set kafka.saslMechanism to one the broker enables ({', '.join(MECHANISMS)})",
+            )
+        try:
+            cluster = client.cluster()
+        except ClientError as exc:
+            refused = client.reason("authentication", "sasl")
+            if client.auth_failed():
+                raise StepFailed(
+                    f"bad credentials: the broker refused user {settings.username!r} "
+                    f"({settings.mechanism}): {refused}",
+                    "check kafka.saslUsername / kafka.saslPassword (Confluent Cloud: the API "
+                    "key and secret of this cluster) and kafka.saslMechanism",
+                ) from None
+            raise StepFailed(
+                f"no authenticated answer: {client.reason() or exc}",
+                "check the SASL settings, and that the brokers' advertised listeners are "
+                "reachable from here (the client moves to them after the bootstrap)",
+            ) from None
+        step.detail = f"{settings.mechanism} as {settings.username!r} accepted"
+        return cluster
+
+
+def _metadata(probe: Probe, cluster: wire.Cluster) -> wire.Cluster:
+    """Cluster id, controller and brokers (from the bootstrap listener, or librdkafka's after
+    SASL); fewer than three brokers is a warning."""
+    with probe.step("metadata") as step:
+        brokers = sorted(cluster.brokers, key=lambda b: b.id)
+        probe.facts["cluster_id"] = cluster.cluster_id
+        probe.facts["controller_id"] = cluster.controller_id
+        probe.facts["broker_count"] = len(brokers)
+        probe.facts["brokers"] = [
+            {"id": b.id, "address": Endpoint(b.host, b.port).netloc} for b in brokers
+        ]
+        listed = ", ".join(f"{b.id}@{Endpoint(b.host, b.port).netloc}" for b in brokers)
+        summary = f"cluster {cluster.cluster_id}, controller {cluster.controller_id}, "
+        summary += f"{len(brokers)} broker(s): {listed}"
+        if not brokers:
+            raise StepFailed(f"{summary}: the cluster lists no broker", "check the broker logs")
+        if len(brokers) < WANTED_BROKERS:
+            step.warn(
+                f"{summary}; fewer than {WANTED_BROKERS} brokers: topics get replication "
+                f"factor {len(brokers)}, no redundancy",
+                f"run at least {WANTED_BROKERS} brokers for production",
+            )
+        else:
+            step.detail = summary
+        return cluster
+
+
+# --- advertised listeners ---------------------------------------------------------------------
+
+_ADVERTISED_FIX = (
+    "clients bootstrap once, then connect to every broker at the address it advertises "
+    "(advertised.listeners in server.properties, KAFKA_ADVERTISED_LISTENERS in containers): "
+    "set it to a host:port that resolves and is reachable from the Sense pods, not localhost "
+    "or a name only the brokers' own network knows"
+)
+
+
+def _advertised(probe: Probe, settings: Settings, cluster: wire.Cluster) -> None:
+    """Every broker's advertised host:port resolves, accepts TCP (and TLS) from here and
+    answers a Kafka ApiVersions request."""
+    with probe.step("advertised listeners") as step:
+        brokers = sorted(cluster.brokers, key=lambda b: b.id)
+        items = [(Endpoint(b.host, b.port), b.id) for b in brokers]
+        ids = dict(items)
+
+        def connect(endpoint: Endpoint, deadline: Deadline) -> str:
+            ips = resolve(endpoint.host, endpoint.port, deadline)
+            sock, _ = connect_tcp(ips, endpoint.port, deadline)
+            try:
+                if settings.tls is not None:
+                    sock, _ = tls_handshake(sock, endpoint.host, settings.tls, deadline)
+                wire.api_versions(sock, deadline)
+            except wire.NotKafka as exc:
+                raise StepFailed(f"it {exc}") from None
+            except TimeoutError:
+                raise StepFailed("it accepted but did not answer a Kafka request in time") from None
+            finally:
+                sock.close()
+            return endpoint.netloc
+
+        _, failed = _parallel(probe.deadline, [(e, e) for e, _ in items], connect)
+        if failed:
+            raise StepFailed(
+                "; ".join(
+                    f"broker {ids[endpoint]} advertises {endpoint.netloc}, not usable from "
+                    f"here: {error.detail}"
+                    for endpoint, error in failed
+                ),
+                _ADVERTISED_FIX,
+            )
+        step.detail = f"all {len(items)} advertised broker address(es) reachable"
+
+
+# --- version ----------------------------------------------------------------------------------
+
+
+def _version(probe: Probe, ranges: wire.Ranges) -> None:
+    """Infer the oldest Apache Kafka release matching the ApiVersions ranges."""
+    with probe.step("version") as step:
+        inference = wire.infer_release(ranges)
+        probe.facts["kafka_version_inferred"] = f">= {inference.text}"
+        probe.facts["kafka_version_basis"] = inference.basis
+        if inference.release is None or inference.release < MIN_RELEASE:
+            raise StepFailed(
+                f"the broker is older than Kafka 3.0: its API versions match no release newer "
+                f"than {inference.text} ({inference.basis})",
+                "upgrade the Kafka cluster to 3.x (the chart needs Kafka 3.x or Confluent Cloud)",
+            )
+        step.detail = f"Kafka >= {inference.text} (inferred from ApiVersions)"
+
+
+# --- permissions and the round trip -----------------------------------------------------------
+
+_CREATE_FIX = (
+    "the Worker migration creates the chart's topics: allow this user CREATE on the cluster "
+    "(kafka-acls --add --allow-principal User:NAME --operation Create --cluster), or on "
+    "the topic prefix"
+)
+
+
+def _permissions(probe: Probe, client: KafkaClient, topic: str, replicas: int) -> bool:
+    """CreateTopics with validate_only; returns True when the broker created the topic anyway."""
+    with probe.step("permissions") as step:
+        _create_topic(client, topic, replicas, validate_only=True)
+        if topic not in client.metadata().topics:
+            probe.facts["validate_only_honoured"] = True
+            step.detail = f"CreateTopics allowed (validated {topic}, not created)"
+            return False
+        probe.facts["validate_only_honoured"] = False
+        probe.cleanup(f"delete topic {topic}", lambda: _delete_topic(client, topic))
+        step.detail = (
+            "CreateTopics allowed (this broker ignores validate_only: the topic was really "
+            "created, and is deleted at the end)"
+        )
+        return True
+
+
+def _create_topic(client: KafkaClient, topic: str, replicas: int, validate_only: bool) -> None:
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    left = client.left()
+    futures = client.admin.create_topics(
+        [NewTopic(topic, 1, replicas)],
+        validate_only=validate_only,
+        request_timeout=left,
+        operation_timeout=left,
+    )
+    try:
+        futures[topic].result(timeout=client.left())
+    except KafkaException as exc:
+        error = exc.args[0]
+        if error.name() in ("TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED"):
+            raise StepFailed(
+                f"not allowed to create topics ({error.name()})", _CREATE_FIX
+            ) from None
+        raise StepFailed(
+            f"CreateTopics {topic} failed: {error.name()}: {error.str()}",
+            "check the broker's topic policy and replication settings",
+        ) from None
+    except TimeoutError:
+        client.probe.deadline.timeout()
+        raise StepFailed(
+            f"CreateTopics got no answer in time: {client.reason('fail', 'timed out')}",
+            "check that the controller broker is reachable from here and healthy",
+        ) from None
+
+
+def _delete_topic(client: KafkaClient, topic: str) -> None:
+    """Delete the probe topic (a cleanup: own short timeout; an unknown topic is fine)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    futures = client.admin.delete_topics([topic], request_timeout=CLEANUP_TIMEOUT_S)
+    try:
+        futures[topic].result(timeout=CLEANUP_TIMEOUT_S)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise
+
+
+def _delete_group(client: KafkaClient, group: str) -> None:
+    futures = client.admin.delete_consumer_groups([group], request_timeout=CLEANUP_TIMEOUT_S)
+    futures[group].result(timeout=CLEANUP_TIMEOUT_S)
+
+
+@dataclass
+class _Delivery:
+    """What the producer's delivery report said."""
+
+    error: str | None = None
+    offset: int | None = None
+
+
+def _roundtrip(probe: Probe, client: KafkaClient, topic: str, replicas: int, created: bool) -> None:
+    """Create the topic, produce one unique message, consume it with a fresh group, delete."""
+    from confluent_kafka import KafkaException
+
+    with probe.step("roundtrip") as step:
+        started = time.monotonic()
+        if not created:
+            try:
+                _create_topic(client, topic, replicas, validate_only=False)
+            finally:  # also after a failed or timed-out request: the broker may have created it
+                probe.cleanup(f"delete topic {topic}", lambda: _delete_topic(client, topic))
+        payload = f"sense-preflight {uuid.uuid4()}".encode()
+        offset = _produce(client, topic, payload)
+        group = f"sense-preflight-{uuid.uuid4().hex[:12]}"
+        _consume(client, topic, offset, payload, group)
+        try:
+            _delete_topic(client, topic)
+        except KafkaException as exc:
+            raise StepFailed(
+                f"deleting {topic} failed: {exc.args[0].str()}",
+                "allow this user DELETE on sense-preflight-* topics, and delete it by hand",
+            ) from None
+        step.detail = (
+            f"created {topic} (1 partition, replication factor {replicas}), produced and "
+            f"consumed one message with group {group}, deleted the topic: "
+            f"{time.monotonic() - started:.2f}s"
+        )
+
+
+def _produce(client: KafkaClient, topic: str, payload: bytes) -> int:
+    from confluent_kafka import Producer
+
+    left_ms = int(client.left() * 1000)
+    producer = Producer(
+        client.config(
+            **{
+                "message.timeout.ms": left_ms,
+                "request.timeout.ms": max(1, left_ms),
+                "linger.ms": 0,
+                "acks": "all",
+            }
+        )
+    )
+    delivery = _Delivery()
+
+    def delivered(error: Any, message: Any) -> None:
+        if error is not None:
+            delivery.error = f"{error.name()}: {error.str()}"
+        else:
+            delivery.offset = message.offset()
+
+    producer.produce(topic, payload, callback=delivered)
+    producer.flush(client.left())
+    if delivery.offset is None:
+        raise StepFailed(
+            f"produce to {topic} failed: {delivery.error or 'not acknowledged in time'}",
+            "check the user's WRITE right on the topics and the brokers' min.insync.replicas",
+        )
+    return delivery.offset
+
+
+def _consume(client: KafkaClient, topic: str, offset: int, payload: bytes, group: str) -> None:
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer(
+        client.config(
+            **{
+                "group.id": group,
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 100,
+            }
+        )
+    )
+    try:
+        consumer.assign([TopicPartition(topic, 0, offset)])
+        while True:
+            message = consumer.poll(client.left(0.5))
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                raise StepFailed(
+                    f"consume from {topic} failed: {error.str()}",
+                    "check the user's READ right on the topics and consumer groups",
+                )
+            if message.value() == payload:
+                break
+        client.probe.cleanup(f"delete consumer group {group}", lambda: _delete_group(client, group))
+        try:
+            consumer.commit(message=message, asynchronous=False)
+        except KafkaException as exc:
+            raise StepFailed(
+                f"committing the offset for group {group} failed: {exc.args[0].str()}",
+                "check the user's READ right on consumer groups (the Worker commits offsets)",
+            ) from None
+    finally:
+        consumer.close()

@@ -1,0 +1,1 @@
+"""PostgreSQL: the API and Worker databases and the custom-layers source database."""

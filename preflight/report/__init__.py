@@ -1,0 +1,1 @@
+"""The report: results, redaction, the renderers and the support bundle."""

@@ -1,0 +1,109 @@
+"""Text for people: one line per check and per failing step, then a summary.
+
+On a terminal `LiveProgress` prints each check as it finishes, with a "running:" line that
+is rewritten in place, and colours; in a pod log (no TTY) or with NO_COLOR, plain lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+from preflight.report.result import CheckResult, Report, Status
+
+if TYPE_CHECKING:
+    from preflight.engine.check import Check
+
+_COLOR = {
+    Status.PASS: "green",
+    Status.WARN: "yellow",
+    Status.FAIL: "red",
+    Status.SKIP: "bright_black",
+}
+
+
+def check_lines(result: CheckResult, color: bool = False) -> list[str]:
+    """The check's line, and for a failure or warning, its failing step and the fix."""
+    label = f"{result.status.value.upper():4}"
+    if color:
+        label = click.style(label, fg=_COLOR[result.status], bold=result.status is Status.FAIL)
+    timing = f" ({result.duration_s:.2f}s)" if result.status is not Status.SKIP else ""
+    lines = [f"{label}  {result.id:<22} {result.message}{timing}"]
+    if result.status in (Status.FAIL, Status.WARN):
+        flagged = [step for step in result.steps if step.status in (Status.FAIL, Status.WARN)]
+        if len(flagged) > 1:
+            lines += [f"      {step.status.value}: {step.name}: {step.detail}" for step in flagged]
+        if result.remediation:
+            lines.append(f"      fix: {result.remediation}")
+    return lines
+
+
+def summary_line(report: Report, color: bool = False) -> str:
+    counts = report.summary
+    parts = [
+        (f"{counts['pass']} passed", Status.PASS),
+        (f"{counts['warn']} warnings", Status.WARN),
+        (f"{counts['fail']} failed", Status.FAIL),
+        (f"{counts['skip']} skipped", Status.SKIP),
+    ]
+    shown = ", ".join(click.style(text, fg=_COLOR[s]) if color else text for text, s in parts)
+    return f"Summary: {shown} in {report.duration_s:.1f}s"
+
+
+def render_text(report: Report) -> str:
+    """The whole report at once (for -o FILE and for non-live output)."""
+    lines: list[str] = []
+    for result in report.checks:
+        lines += check_lines(result)
+    lines += ["", summary_line(report)]
+    return "\n".join(lines) + "\n"
+
+
+class LiveProgress:
+    """Prints each check's lines as it finishes (an event listener for the runner)."""
+
+    def __init__(
+        self, stream: TextIO, redact: Callable[[str], str], *, tty: bool, color: bool
+    ) -> None:
+        self.stream = stream
+        self.redact = redact
+        self.tty = tty
+        self.color = color
+        self.running: list[str] = []
+
+    def __call__(self, event: str, check: Check, result: CheckResult | None) -> None:
+        if event == "start":
+            self.running.append(check.id)
+            self._clear_status()
+            self._show_status()
+            self.stream.flush()
+        elif result is not None:
+            if check.id in self.running:
+                self.running.remove(check.id)
+            self.show(result)
+
+    def show(self, result: CheckResult) -> None:
+        """Print a finished check's lines."""
+        self._clear_status()
+        for line in check_lines(result, self.color):
+            self.stream.write(self.redact(line) + "\n")
+        self._show_status()
+        self.stream.flush()
+
+    def finish(self, report: Report) -> None:
+        self._clear_status()
+        self.stream.write("\n" + summary_line(report, self.color) + "\n")
+        self.stream.flush()
+
+    def _show_status(self) -> None:
+        if self.tty and self.running:
+            shown = ", ".join(self.running[:4]) + (" …" if len(self.running) > 4 else "")
+            self.stream.write(
+                click.style(f"running: {shown}", dim=True) if self.color else f"running: {shown}"
+            )
+
+    def _clear_status(self) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K")
