@@ -1,5 +1,5 @@
 """The command line. Commands stay thin: they parse options and call the plain functions of
-`preflight.commands.run`, imported only when a command runs (so `--help` stays fast)."""
+`preflight.commands`, imported only when a command runs (so `--help` stays fast)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,9 @@ import click
 
 from preflight import __version__
 from preflight.engine.options import DEFAULT_IMAGE, DEFAULT_NAMESPACE, DEFAULT_TIMEOUT_S
+from preflight.report.renderers import FORMATS
 
-FORMAT_NAMES = (
-    "json",
-    "junit",
-    "markdown",
-    "text",
-)  # the keys of preflight.report.renderers.FORMATS
+FORMAT_NAMES = sorted(FORMATS)
 DEFAULT_BUNDLE = "sense-preflight-bundle.tar.gz"
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -163,9 +159,9 @@ run_options = _apply(
 )
 def run(bundle: Path | None, **params: Any) -> None:
     """Run every check that applies to the values."""
-    from preflight.commands import run as app
+    from preflight.commands.run import Invocation, execute
 
-    sys.exit(app.execute(app.Invocation.from_params(params, bundle)))
+    sys.exit(execute(Invocation.from_params(params, bundle)))
 
 
 @main.command(name="bundle")
@@ -181,9 +177,9 @@ def run(bundle: Path | None, **params: Any) -> None:
 )
 def bundle_command(bundle_path: Path, **params: Any) -> None:
     """Run every check and write a redacted support bundle (same as `run --bundle`)."""
-    from preflight.commands import run as app
+    from preflight.commands.run import Invocation, execute
 
-    sys.exit(app.execute(app.Invocation.from_params(params, bundle_path)))
+    sys.exit(execute(Invocation.from_params(params, bundle_path)))
 
 
 @main.command()
@@ -194,18 +190,18 @@ def bundle_command(bundle_path: Path, **params: Any) -> None:
 @click.option("--strict", is_flag=True, help="Warnings fail (exit 4).")
 def validate(format_: str, strict: bool, **params: Any) -> None:
     """Check the values only: no network."""
-    from preflight.commands import run as app
+    from preflight.commands.validate import validate as validate_values
 
-    sys.exit(app.validate(params, format_, strict))
+    sys.exit(validate_values(params, format_, strict))
 
 
 @main.command(name="checks")
 @values_options
 def list_checks(**params: Any) -> None:
     """List the checks: id, title and the values each reads."""
-    from preflight.commands import run as app
+    from preflight.commands.list_checks import list_checks as print_checks
 
-    sys.exit(app.list_checks(params))
+    sys.exit(print_checks(params))
 
 
 @main.command()
@@ -217,12 +213,12 @@ def list_checks(**params: Any) -> None:
 )
 def schema(output: Path | None) -> None:
     """Print the values rules as JSON Schema (values.schema.json)."""
-    from preflight.commands import run as app
+    from preflight.commands.schema import schema_text
 
     if output is None:
-        sys.stdout.write(app.schema_text())
+        sys.stdout.write(schema_text())
     else:
-        output.write_text(app.schema_text(), encoding="utf-8")
+        output.write_text(schema_text(), encoding="utf-8")
 
 
 @main.command()
@@ -269,22 +265,15 @@ def job(
     values from a Secret, so no value is ever printed.
     """
     from preflight.commands import job as job_manifests
-    from preflight.commands import run as app
+    from preflight.commands.common import csv, source
 
-    run_args = [
-        *(["--timeout", f"{timeout:g}"] if timeout else []),
-        *(["--only", ",".join(app.csv(only))] if only else []),
-        *(["--skip", ",".join(app.csv(skip))] if skip else []),
-        *(["--strict"] if strict else []),
-        *(["--read-only"] if read_only else []),
-    ]
     spec = job_manifests.JobSpec(
         namespace=namespace,
         name=name,
         image=image,
         values_secret=values_secret,
-        pull_secrets=tuple(app.pull_secret_names(params)),
-        run_args=tuple(run_args),
+        pull_secrets=tuple(job_manifests.pull_secret_names(source(params))),
+        run_args=job_manifests.run_args(timeout, csv(only), csv(skip), strict, read_only),
     )
     sys.stdout.write(job_manifests.render(spec))
 
@@ -294,14 +283,15 @@ def job(
 def gpu_probe_command(format_: str) -> None:
     """Show the NVIDIA driver, CUDA version and GPUs seen here (run it in a GPU pod)."""
     from preflight.commands import gpu_probe
-    from preflight.commands import run as app
+    from preflight.commands.common import fail
+    from preflight.report.exit_codes import EXIT_FAILED
 
     try:
         report = gpu_probe.probe()
     except gpu_probe.NoGpu as exc:
         if format_ == "json":
             sys.stdout.write(gpu_probe.render_json(None, str(exc)))
-        app.fail(app.EXIT_FAILED, f"no GPU: {exc}")
+        fail(EXIT_FAILED, f"no GPU: {exc}")
     render = gpu_probe.render_json if format_ == "json" else gpu_probe.render_text
     sys.stdout.write(render(report))
 

@@ -13,7 +13,10 @@ from typing import Any
 import yaml
 
 from preflight import __version__
+from preflight.commands.common import fail
 from preflight.engine.options import DEFAULT_IMAGE, DEFAULT_NAMESPACE
+from preflight.report.exit_codes import EXIT_BAD_INPUT
+from preflight.values.load import ValuesError, ValuesSource, load_values
 
 VALUES_DIR = "/etc/sense-preflight"
 VALUES_KEY = "custom-values.yaml"
@@ -204,3 +207,27 @@ def render(spec: JobSpec) -> str:
     header = "".join(f"# {line}\n" for line in instructions(spec))
     body = yaml.safe_dump_all(manifests(spec), sort_keys=False, default_flow_style=False)
     return header + "---\n" + body
+
+
+def pull_secret_names(given: ValuesSource) -> list[str]:
+    """The names in global.imagePullSecrets of the given values (for the Job's manifests)."""
+    if given.empty:
+        return []
+    try:
+        entries = load_values(given).get("global.imagePullSecrets") or []
+    except ValuesError as exc:
+        fail(EXIT_BAD_INPUT, "; ".join(exc.problems))
+    return [str(e.get("name") if isinstance(e, dict) else e) for e in entries]
+
+
+def run_args(
+    timeout: float | None, only: list[str], skip: list[str], strict: bool, read_only: bool
+) -> tuple[str, ...]:
+    """The `sense-preflight run` flags the Job passes on."""
+    return (
+        *(["--timeout", f"{timeout:g}"] if timeout else []),
+        *(["--only", ",".join(only)] if only else []),
+        *(["--skip", ",".join(skip)] if skip else []),
+        *(["--strict"] if strict else []),
+        *(["--read-only"] if read_only else []),
+    )

@@ -1,33 +1,34 @@
-"""What the commands do, as plain functions over plain data: values → rules → checks →
-runner → report (and bundle), always written through redaction. Imported by the CLI only when
-a command runs, so `--help` stays fast."""
+"""`sense-preflight run` (and `bundle`): values → rules → checks → runner → report (and
+bundle), always written through redaction."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from preflight import __version__
+from preflight.commands.common import csv, fail, source
+from preflight.engine.check import Check
 from preflight.engine.options import RunOptions
+from preflight.report.exit_codes import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    exit_code,
+)
 from preflight.report.redact import REDACTED, Redactor
 from preflight.report.renderers import FORMATS
 from preflight.report.renderers.text import LiveProgress
 from preflight.report.result import CheckResult, Report, Status
-from preflight.values.check import result_for, values_result
-from preflight.values.load import Values, ValuesError, ValuesSource, load_values
-from preflight.values.rules import Problem, json_schema
-
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_STRICT_WARN = 0, 1, 2, 3, 4
-EXIT_INTERRUPTED = 130
+from preflight.values.check import load_checked
+from preflight.values.load import Values, ValuesSource
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,18 @@ class Invocation:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
-        option_names = RunOptions.__dataclass_fields__.keys() - {"timeout_s"}
         return cls(
             source=source(params),
             options=RunOptions(
-                timeout_s=params["timeout"], **{name: params[name] for name in option_names}
+                timeout_s=params["timeout"],
+                read_only=params["read_only"],
+                ca_bundle=params["ca_bundle"],
+                insecure_skip_tls_verify=params["insecure_skip_tls_verify"],
+                namespace=params["namespace"],
+                kubeconfig=params["kubeconfig"],
+                context=params["context"],
+                in_cluster=params["in_cluster"],
+                registry_config=params["registry_config"],
             ),
             only=csv(params["only"]),
             skip=csv(params["skip"]),
@@ -58,19 +66,6 @@ class Invocation:
             strict=params["strict"],
             bundle=bundle,
         )
-
-
-def source(params: dict[str, Any]) -> ValuesSource:
-    return ValuesSource(
-        files=(*params["files"], *params["value_files"]),
-        set=params["set_"],
-        set_string=params["set_string"],
-        set_file=params["set_file"],
-    )
-
-
-def csv(items: tuple[str, ...]) -> list[str]:
-    return [name.strip() for item in items for name in item.split(",") if name.strip()]
 
 
 def execute(call: Invocation) -> int:
@@ -82,7 +77,7 @@ def execute(call: Invocation) -> int:
     from preflight.report.bundle import write_bundle
 
     started = time.monotonic()
-    values, values_check = _load(call.source)
+    values, values_check = load_checked(call.source)
     redact = Redactor.for_values(values.data if values else {})
     logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
     output = Output(call.format, call.output)
@@ -117,7 +112,7 @@ def execute(call: Invocation) -> int:
 
 def _selected(
     values: Values | None, values_check: CheckResult, only: list[str], skip: list[str]
-) -> list[Any]:
+) -> list[Check]:
     """The checks to run, or none when the values failed; unknown --only/--skip names exit 2."""
     if values is None or values_check.status is Status.FAIL:
         return []
@@ -140,7 +135,7 @@ class Output:
     format: str
     path: Path | None
 
-    def progress(self, redact: Callable[[str], str]) -> LiveProgress | None:
+    def progress(self, redact: Redactor) -> LiveProgress | None:
         """Live progress on stdout for text, or when the chosen format goes to a file."""
         if self.format != "text" and self.path is None:
             return None
@@ -157,81 +152,3 @@ class Output:
             progress.finish(report)
         else:
             sys.stdout.write(text)
-
-
-def fail(code: int, message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _load(given: ValuesSource) -> tuple[Values | None, CheckResult]:
-    """Load and check the values; the `values` check result either way."""
-    try:
-        values = load_values(given)
-    except ValuesError as exc:
-        return None, result_for([Problem("", problem) for problem in exc.problems])
-    if not given.files and not (given.set or given.set_string or given.set_file):
-        return None, result_for(
-            [Problem("", "no values given: pass custom-values.yaml (or -f FILE, --set …)")]
-        )
-    return values, values_result(values)
-
-
-def exit_code(report: Report, strict: bool) -> int:
-    """The design's exit codes: 2 for values errors, 3 for a failed check, 4 strict warnings."""
-    statuses = {check.id: check.status for check in report.checks}
-    if statuses.get("values") is Status.FAIL:
-        return EXIT_BAD_INPUT
-    if Status.FAIL in statuses.values():
-        return EXIT_FAILED
-    if strict and Status.WARN in statuses.values():
-        return EXIT_STRICT_WARN
-    return EXIT_OK
-
-
-def validate(params: dict[str, Any], format_: str, strict: bool) -> int:
-    """The values check alone, rendered; no network."""
-    started = time.monotonic()
-    values, values_check = _load(source(params))
-    redact = Redactor.for_values(values.data if values else {})
-    report = Report((values_check,), time.monotonic() - started, __version__)
-    sys.stdout.write(redact(FORMATS[format_](redact.report(report))))
-    return exit_code(report, strict)
-
-
-def list_checks(params: dict[str, Any]) -> int:
-    """Print every check id, title and the values it reads."""
-    given = source(params)
-    values = Values()
-    if given.files or given.set or given.set_string or given.set_file:
-        try:
-            values = load_values(given)
-        except ValuesError as exc:
-            for problem in exc.problems:
-                click.echo(f"error: {problem}", err=True)
-            return EXIT_BAD_INPUT
-    click.echo(f"{'values':<22} Values: required, conditional and typed values of the chart")
-    from preflight.engine import registry
-
-    for check in registry.all_checks(values):
-        click.echo(f"{check.id:<22} {check.title}")
-        if check.reads:
-            click.echo(f"{'':<22}   reads: {', '.join(check.reads)}")
-    return EXIT_OK
-
-
-def schema_text() -> str:
-    """The values rules as JSON Schema."""
-    return json.dumps(json_schema(), indent=2) + "\n"
-
-
-def pull_secret_names(params: dict[str, Any]) -> list[str]:
-    """The names in global.imagePullSecrets of the given values (for the Job's manifests)."""
-    given = source(params)
-    if not (given.files or given.set or given.set_string or given.set_file):
-        return []
-    try:
-        entries = load_values(given).get("global.imagePullSecrets") or []
-    except ValuesError as exc:
-        fail(EXIT_BAD_INPUT, "; ".join(exc.problems))
-    return [str(e.get("name") if isinstance(e, dict) else e) for e in entries]

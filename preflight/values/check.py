@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from preflight.report.result import CheckResult, Status, StepResult
-from preflight.values.load import Values
+from preflight.values.load import Values, ValuesError, ValuesSource, load_values
 from preflight.values.rules import Problem, check_values
 
 TITLE = "Values: required, conditional and typed values of the chart"
@@ -41,3 +41,17 @@ def result_for(problems: list[Problem], duration_s: float = 0.0) -> CheckResult:
         steps=steps or (StepResult("rules", Status.PASS, message),),
         duration_s=duration_s,
     )
+
+
+def load_checked(given: ValuesSource) -> tuple[Values | None, CheckResult]:
+    """Load and check the values: the values (None when they cannot be loaded or none were
+    given) and the `values` check's result either way."""
+    if given.empty:
+        return None, result_for(
+            [Problem("", "no values given: pass custom-values.yaml (or -f FILE, --set …)")]
+        )
+    try:
+        values = load_values(given)
+    except ValuesError as exc:
+        return None, result_for([Problem("", problem) for problem in exc.problems])
+    return values, values_result(values)

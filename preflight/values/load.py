@@ -34,6 +34,11 @@ class ValuesSource:
     set_string: Sequence[str] = ()
     set_file: Sequence[str] = ()
 
+    @property
+    def empty(self) -> bool:
+        """No file and no --set* flag was given."""
+        return not (self.files or self.set or self.set_string or self.set_file)
+
 
 @dataclass(frozen=True)
 class Values:

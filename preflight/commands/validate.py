@@ -1,0 +1,25 @@
+"""`sense-preflight validate`: the values check alone, rendered; no network."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from preflight import __version__
+from preflight.commands.common import source
+from preflight.report.exit_codes import exit_code
+from preflight.report.redact import Redactor
+from preflight.report.renderers import FORMATS
+from preflight.report.result import Report
+from preflight.values.check import load_checked
+
+
+def validate(params: dict[str, Any], format_: str, strict: bool) -> int:
+    """Render the values check in `format_`; return the exit code."""
+    started = time.monotonic()
+    values, values_check = load_checked(source(params))
+    redact = Redactor.for_values(values.data if values else {})
+    report = Report((values_check,), time.monotonic() - started, __version__)
+    sys.stdout.write(redact(FORMATS[format_](redact.report(report))))
+    return exit_code(report, strict)
