@@ -76,6 +76,15 @@ values_options = _apply(
         click.option(
             "--set-file", multiple=True, metavar="K=PATH", help="Set a value to a file's content."
         ),
+        click.option(
+            "--set-json", multiple=True, metavar="K=JSON", help="Set JSON values like Helm 3.10+."
+        ),
+        click.option(
+            "--set-literal",
+            multiple=True,
+            metavar="K=V",
+            help="Set a literal string like Helm 3.13+ (all after the first '=').",
+        ),
     ]
 )
 
@@ -126,17 +135,23 @@ run_options = _apply(
             help="Do not verify TLS certificates (reported as a warning).",
         ),
         click.option(
+            "-n",
             "--namespace",
             default=DEFAULT_NAMESPACE,
             show_default=True,
             help="Namespace the chart is installed in.",
         ),
         click.option(
+            "--create-namespace",
+            is_flag=True,
+            help="Helm will create the namespace: a missing one is a note, not a failure.",
+        ),
+        click.option(
             "--kubeconfig",
             type=click.Path(dir_okay=False, path_type=Path),
             help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
         ),
-        click.option("--context", help="Kubeconfig context."),
+        click.option("--context", "--kube-context", "context", help="Kubeconfig context."),
         click.option(
             "--in-cluster", is_flag=True, help="Running as a pod: cluster access is required."
         ),
@@ -224,6 +239,7 @@ def schema(output: Path | None) -> None:
 @main.command()
 @values_options
 @click.option(
+    "-n",
     "--namespace",
     default=DEFAULT_NAMESPACE,
     show_default=True,

@@ -69,15 +69,27 @@ def test_version_gate(
         assert "upgrade" in result.check("kubernetes")["remediation"]
 
 
-def test_missing_namespace_is_a_note_about_create_namespace(
+def test_missing_namespace_is_a_note_with_create_namespace(
     kube: KubeCluster, tmp_path: Path
 ) -> None:
-    result = run_preflight(kube, tmp_path, "kubernetes", "--namespace", "sense-new")
+    result = run_preflight(kube, tmp_path, "kubernetes", "-n", "sense-new", "--create-namespace")
     check = result.check("kubernetes")
-    assert check["status"] == "pass"
+    assert (result.code, check["status"]) == (0, "pass")
     assert "namespace sense-new does not exist yet" in check["message"]
     assert "--create-namespace" in check["message"]
     assert check["facts"]["namespace_exists"] is False
+
+
+def test_missing_namespace_fails_without_create_namespace(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    result = run_preflight(kube, tmp_path, "kubernetes", "--namespace", "sense-new")
+    step = result.failed_step("kubernetes")
+    assert result.code == 3
+    assert step["name"] == "namespace"
+    assert "namespace sense-new does not exist" in step["detail"]
+    assert "--create-namespace" in result.check("kubernetes")["remediation"]
+    assert "kubectl create namespace sense-new" in result.check("kubernetes")["remediation"]
 
 
 def _with_ingress(class_name: str) -> dict:

@@ -146,9 +146,12 @@ def test_ssl_only_kafka_needs_no_sasl() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        ("postgres.api.port", "5432x", "must be a port number 1-65535, got '5432x'"),
-        ("postgres.worker.port", 70000, "must be a port number 1-65535, got 70000"),
-        ("clickhouse.port", True, "must be a port number 1-65535, got True"),
+        ("postgres.api.port", "5432x", "must be a port number 1-65535, got '5432x': not a number"),
+        ("postgres.worker.port", 70000, "must be a port number 1-65535, got 70000: out of range"),
+        ("postgres.worker.port", "70000", "must be a port number 1-65535, got 70000: out of range"),
+        ("postgres.api.port", 0, "must be a port number 1-65535, got 0: out of range"),
+        ("clickhouse.port", True, "must be a port number 1-65535, got True: not a number"),
+        ("clickhouse.port", " 8123", "must be a port number 1-65535, got ' 8123': not a number"),
         ("s3.secured", "yes please", "must be true or false, got 'yes please'"),
         ("vision.enabled", "false", "must be true or false, got 'false'"),
         ("api.replicaCount", "two", "must be an integer, got a string"),
@@ -167,6 +170,13 @@ def test_types(path: str, value: Any, message: str) -> None:
     found = errors(values)
     assert len(found) == 1
     assert found[0].startswith(f"{path}: {message} — ")
+
+
+@pytest.mark.parametrize("port", ["5432", 5432, "1", "65535"])
+def test_a_quoted_port_is_a_port_like_helm_renders_it(port: str | int) -> None:
+    values = example_values()
+    set_path(values, "postgres.api.port", port)
+    assert check_values(Values(values)) == []
 
 
 def test_unknown_top_level_key_is_a_warning_with_a_suggestion() -> None:
@@ -228,6 +238,19 @@ def test_schema_rejects_each_missing_required_value(
     values = example_values()
     remove(values, path)
     assert list(validator.iter_errors(values))
+
+
+@pytest.mark.parametrize(
+    ("port", "valid"),
+    [("5432", True), (5432, True), ("65535", True), ("65536", False), ("0", False), ("x", False)],
+)
+def test_schema_agrees_on_quoted_ports(
+    validator: jsonschema.Draft7Validator, port: str | int, valid: bool
+) -> None:
+    values = example_values()
+    set_path(values, "postgres.api.port", port)
+    assert (list(validator.iter_errors(values)) == []) == valid
+    assert (check_values(Values(values)) == []) == valid
 
 
 def test_schema_conditionals(validator: jsonschema.Draft7Validator) -> None:

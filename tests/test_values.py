@@ -37,6 +37,68 @@ def test_precedence_files_then_set_then_set_string_then_set_file(tmp_path: Path)
     assert values.data["k"] == {"a": "file", "b": "set", "c": "7", "d": "from-file"}
 
 
+def test_helm_order_of_every_set_flag(tmp_path: Path) -> None:
+    """Helm's MergeValues: files, --set-json, --set, --set-string, --set-file, --set-literal;
+    each later kind wins whatever order the flags were typed in."""
+    base = write(tmp_path, "v.yaml", "k: {a: file, b: file, c: file, d: file, e: file, f: file}\n")
+    content = write(tmp_path, "content.txt", "from-file")
+    values = load_values(
+        ValuesSource(
+            files=[base],
+            set_literal=["k.f=lit,eral"],
+            set_file=[f"k.e={content},k.f={content}"],
+            set_string=["k.d=7,k.e=7,k.f=7"],
+            set=["k.c=set,k.d=set,k.e=set,k.f=set"],
+            set_json=['k.b={"j":[1]},k.c=1,k.d=1,k.e=1,k.f=1'],
+        )
+    )
+    assert values.data["k"] == {
+        "a": "file",
+        "b": {"j": [1]},
+        "c": "set",
+        "d": "7",
+        "e": "from-file",
+        "f": "lit,eral",
+    }
+
+
+def test_set_json_object_merges_like_a_values_file(tmp_path: Path) -> None:
+    base = write(tmp_path, "v.yaml", "a: {b: 1, c: 2}\n")
+    values = load_values(ValuesSource(files=[base], set_json=['{"a": {"c": 3, "d": [true]}}']))
+    assert values.data == {"a": {"b": 1, "c": 3, "d": [True]}}
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        (ValuesSource(set_json=["s3.secretKey=Sup3rS3cret"]), "--set-json s3.secretKey: the value"),
+        (ValuesSource(set_json=['{"s3": Sup3rS3cret}']), "--set-json {…}: not a JSON object"),
+        (ValuesSource(set_literal=["s3.secretKey"]), "--set-literal s3.secretKey: key has no"),
+        (
+            ValuesSource(set=["postgres.api.password=Sup3r,S3cret"]),
+            "--set postgres.api.password: the comma in the value of postgres.api.password",
+        ),
+    ],
+)
+def test_set_json_and_literal_problems_never_echo_the_value(
+    source: ValuesSource, problem: str
+) -> None:
+    with pytest.raises(ValuesError) as caught:
+        load_values(source)
+    assert str(caught.value).startswith(problem)
+    assert "Sup3r" not in str(caught.value) and "S3cret" not in str(caught.value)
+
+
+def test_comma_in_a_set_value_through_the_cli() -> None:
+    result = run_cli("validate", "--set", "kafka.bootstrapServers=a.example:9092,b.example:9092")
+    assert result.code == 2
+    assert "--set kafka.bootstrapServers: the comma in the value of kafka.bootstrapServers" in (
+        result.stdout
+    )
+    assert "kafka.bootstrapServers=first\\,second" in result.stdout
+    assert "b.example" not in result.stdout + result.stderr
+
+
 def test_null_removes_a_key(tmp_path: Path) -> None:
     base = write(tmp_path, "v.yaml", "a: {b: 1, c: 2}\n")
     values = load_values(ValuesSource(files=[base], set=["a.c=null"]))

@@ -83,17 +83,26 @@ def check_version(probe: Probe, cluster: Cluster) -> None:
 
 
 def check_namespace(probe: Probe, cluster: Cluster) -> None:
-    """The target namespace exists, or a note that --create-namespace will make it."""
+    """The target namespace exists; with --create-namespace a missing one is a note that Helm
+    will create it, without it Helm's install would fail, so the check fails."""
     namespace = probe.options.namespace
     with rbac_step(probe, "namespace") as step:
         found = cluster.get(f"/api/v1/namespaces/{namespace}")
         probe.facts["namespace_exists"] = found is not None
-        step.detail = (
-            f"namespace {namespace} exists"
-            if found
-            else f"namespace {namespace} does not exist yet: `helm install "
-            "--create-namespace` will create it"
-        )
+        if found:
+            step.detail = f"namespace {namespace} exists"
+        elif probe.options.create_namespace:
+            step.detail = (
+                f"namespace {namespace} does not exist yet: `helm install --create-namespace` "
+                "will create it"
+            )
+        else:
+            raise StepFailed(
+                f"namespace {namespace} does not exist, and Helm creates it only with "
+                "--create-namespace",
+                f"add --create-namespace to the install line (and here), or create it first: "
+                f"kubectl create namespace {namespace}",
+            )
 
 
 def check_ingress_classes(

@@ -18,6 +18,8 @@ def source(params: dict[str, Any]) -> ValuesSource:
         set=params["set_"],
         set_string=params["set_string"],
         set_file=params["set_file"],
+        set_json=params["set_json"],
+        set_literal=params["set_literal"],
     )
 
 

@@ -27,6 +27,7 @@ from preflight.report.redact import REDACTED, Redactor
 from preflight.report.renderers import FORMATS
 from preflight.report.renderers.text import LiveProgress
 from preflight.report.result import CheckResult, Report, Status
+from preflight.values.check import ID as VALUES_ID
 from preflight.values.check import load_checked
 from preflight.values.load import Values, ValuesSource
 
@@ -54,6 +55,7 @@ class Invocation:
                 ca_bundle=params["ca_bundle"],
                 insecure_skip_tls_verify=params["insecure_skip_tls_verify"],
                 namespace=params["namespace"],
+                create_namespace=params["create_namespace"],
                 kubeconfig=params["kubeconfig"],
                 context=params["context"],
                 in_cluster=params["in_cluster"],
@@ -118,6 +120,8 @@ def _selected(
         return []
     from preflight.engine import registry
 
+    if VALUES_ID in skip:
+        fail(EXIT_BAD_INPUT, "--skip values: the values check always runs (every check reads them)")
     available = registry.all_checks(values)
     unknown = registry.unknown_names(available, [*only, *skip])
     if unknown:

@@ -21,6 +21,8 @@ class RunOptions:
     ca_bundle: Path | None = None
     insecure_skip_tls_verify: bool = False
     namespace: str = DEFAULT_NAMESPACE
+    #: Helm's --create-namespace: a namespace that does not exist yet is a note, not a failure.
+    create_namespace: bool = False
     kubeconfig: Path | None = None
     context: str | None = None
     in_cluster: bool = False

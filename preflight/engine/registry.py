@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 
 from preflight.engine.check import Check, Probe, StepFailed
+from preflight.values import check as values_check
 from preflight.values.load import Values
 
 GROUP = "sense_preflight.checks"
@@ -73,6 +74,8 @@ def select(checks: Iterable[Check], only: Sequence[str], skip: Sequence[str]) ->
 
 
 def unknown_names(checks: Iterable[Check], names: Iterable[str]) -> list[str]:
-    """Names given to --only/--skip that match no check id or component."""
+    """Names given to --only/--skip that match no check id or component (`values`, the check
+    that always runs first, is known)."""
     known = {check.id for check in checks} | {check.component for check in checks}
+    known.add(values_check.ID)
     return [name for name in names if name not in known]

@@ -8,6 +8,8 @@ from preflight.report.result import CheckResult, Status, StepResult
 from preflight.values.load import Values, ValuesError, ValuesSource, load_values
 from preflight.values.rules import Problem, check_values
 
+#: The values check's id: `--only values` runs it alone (like `validate`).
+ID = "values"
 TITLE = "Values: required, conditional and typed values of the chart"
 FIX = "fix the values listed (see the chart's install guide, section 1)"
 
@@ -33,7 +35,7 @@ def result_for(problems: list[Problem], duration_s: float = 0.0) -> CheckResult:
     else:
         status, message = Status.PASS, "all required values present and well-typed"
     return CheckResult(
-        id="values",
+        id=ID,
         title=TITLE,
         status=status,
         message=message,

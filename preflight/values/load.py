@@ -1,5 +1,6 @@
-"""Values exactly as Helm reads them: files in order (deep merge), then --set, --set-string,
---set-file. Every problem is collected and reported at once as `ValuesError`."""
+"""Values exactly as Helm reads them (pkg/cli/values MergeValues): files in order (deep merge),
+then --set-json, --set, --set-string, --set-file, --set-literal. Every problem is collected and
+reported at once as `ValuesError`."""
 
 from __future__ import annotations
 
@@ -33,11 +34,20 @@ class ValuesSource:
     set: Sequence[str] = ()
     set_string: Sequence[str] = ()
     set_file: Sequence[str] = ()
+    set_json: Sequence[str] = ()
+    set_literal: Sequence[str] = ()
 
     @property
     def empty(self) -> bool:
         """No file and no --set* flag was given."""
-        return not (self.files or self.set or self.set_string or self.set_file)
+        return not (
+            self.files
+            or self.set
+            or self.set_string
+            or self.set_file
+            or self.set_json
+            or self.set_literal
+        )
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,7 @@ def load_values(source: ValuesSource) -> Values:
             deep_merge(merged, _read_file(path))
         except ValuesError as exc:
             problems.extend(exc.problems)
+    _apply(problems, "--set-json", source.set_json, lambda text: _set_json(merged, text))
     _apply(problems, "--set", source.set, lambda text: strvals.parse_into(merged, text))
     _apply(
         problems,
@@ -156,7 +167,18 @@ def load_values(source: ValuesSource) -> Values:
         source.set_string,
         lambda text: strvals.parse_into(merged, text, as_string=True),
     )
-    _apply(problems, "--set-file", source.set_file, lambda text: _set_file(merged, text))
+    _apply(
+        problems,
+        "--set-file",
+        source.set_file,
+        lambda text: strvals.parse_file_into(merged, text, _file_content),
+    )
+    _apply(
+        problems,
+        "--set-literal",
+        source.set_literal,
+        lambda text: strvals.parse_literal_into(merged, text),
+    )
     if problems:
         raise ValuesError(problems)
     return Values(drop_nulls(merged))
@@ -166,24 +188,35 @@ def _apply(problems: list[str], flag: str, items: Iterable[str], apply: Any) -> 
     for text in items:
         try:
             apply(text)
+        except strvals.CommaSplitError as exc:
+            problems.append(f"{flag} {exc.key}: {exc}")
         except strvals.SetSyntaxError as exc:
             problems.append(f"{flag} {_first_key(text)}: {exc}")
         except ValuesError as exc:
-            problems.extend(f"{flag} {problem}" for problem in exc.problems)
+            problems.extend(f"{flag} {_first_key(text)}: {problem}" for problem in exc.problems)
 
 
 def _first_key(text: str) -> str:
     """The leading key of a --set expression, never its value (which may be a secret)."""
+    if text.lstrip().startswith("{"):
+        return "{…}"
     key = re.match(r"[\w.\[\]\\-]*", text)
     shown = key.group(0) if key else ""
     return (shown or "(empty key)") + ("…" if len(shown) < len(text.partition("=")[0]) else "")
 
 
-def _set_file(merged: dict[str, Any], text: str) -> None:
-    key, path = strvals.parse_file_assignment(text)
+def _set_json(merged: dict[str, Any], text: str) -> None:
+    """`--set-json key=JSON,…`, or (Helm 4) a whole JSON object merged like a values file."""
+    if text.strip().startswith("{"):
+        deep_merge(merged, strvals.json_object(text))
+    else:
+        strvals.parse_json_into(merged, text)
+
+
+def _file_content(path: str) -> str:
+    """A --set-file value: the content of the file at path."""
     try:
-        content = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ValuesError([f"{key}: cannot read {path}: {reason}"]) from None
-    strvals.set_literal(merged, key, content)
+        raise ValuesError([f"cannot read {path}: {reason}"]) from None

@@ -305,8 +305,7 @@ def _type_problem(rule: Rule, value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int):
             return f"must be an integer, got {_kind(value)}"
     elif rule.type == PORT:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
-            return f"must be a port number 1-65535, got {_shown(value)}"
+        return _port_problem(value)
     elif rule.type == BOOLEAN:
         if not isinstance(value, bool):
             return f"must be true or false, got {_shown(value)}"
@@ -326,6 +325,18 @@ def _type_problem(rule: Rule, value: Any) -> str | None:
             return f"must be a list, got {_kind(value)}"
         if len(value) < rule.min_items:
             return f"must have at least {rule.min_items} item(s)"
+    return None
+
+
+def _port_problem(value: Any) -> str | None:
+    """A port is a number 1-65535, or a string of digits (`"5432"`, what `--set-string` and
+    quoting in a values file give), which Helm renders the same."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be a port number 1-65535, got {_shown(value)}: not a number"
+    if not 0 < value < 65536:
+        return f"must be a port number 1-65535, got {value}: out of range"
     return None
 
 
@@ -445,10 +456,20 @@ def _nest(path: str, leaf: dict[str, Any], *, required: bool) -> dict[str, Any]:
     return schema
 
 
+#: A string of digits 1-65535 (a quoted port).
+PORT_PATTERN = (
+    "^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+)
+
 _SCHEMA_TYPES: dict[str, dict[str, Any]] = {
     STRING: {"type": ["string", "number"]},
     INTEGER: {"type": "integer"},
-    PORT: {"type": "integer", "minimum": 1, "maximum": 65535},
+    PORT: {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": 65535},
+            {"type": "string", "pattern": PORT_PATTERN},
+        ]
+    },
     BOOLEAN: {"type": "boolean"},
     URL: {"type": "string", "format": "uri", "pattern": "^https?://"},
     LIST: {"type": "array"},

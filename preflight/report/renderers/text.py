@@ -1,7 +1,9 @@
 """Text for people: one line per check and per failing step, then a summary.
 
 On a terminal `LiveProgress` prints each check as it finishes, with a "running:" line that
-is rewritten in place, and colours; in a pod log (no TTY) or with NO_COLOR, plain lines.
+is rewritten in place, and colours (none with NO_COLOR). In a pod log or a pipe (no TTY) it
+prints one short line per finished check as progress, then the whole report in the order of
+`sense-preflight checks`, so two runs of the same values read the same.
 """
 
 from __future__ import annotations
@@ -85,17 +87,26 @@ class LiveProgress:
             self.show(result)
 
     def show(self, result: CheckResult) -> None:
-        """Print a finished check's lines."""
+        """Print a finished check's lines (on a terminal) or its progress line."""
         self._clear_status()
-        for line in check_lines(result, self.color):
-            self.stream.write(self.redact(line) + "\n")
+        if self.tty:
+            self._write(check_lines(result, self.color))
+        else:
+            self._write([f"done  {result.id}: {result.status.value} ({result.duration_s:.2f}s)"])
         self._show_status()
         self.stream.flush()
 
     def finish(self, report: Report) -> None:
+        """The summary; without a terminal, the whole report first, in the checks' order."""
         self._clear_status()
-        self.stream.write("\n" + summary_line(report, self.color) + "\n")
+        if not self.tty:
+            self._write(["", *(line for result in report.checks for line in check_lines(result))])
+        self._write(["", summary_line(report, self.color)])
         self.stream.flush()
+
+    def _write(self, lines: list[str]) -> None:
+        for line in lines:
+            self.stream.write(self.redact(line) + "\n")
 
     def _show_status(self) -> None:
         if self.tty and self.running:
