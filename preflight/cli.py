@@ -294,6 +294,19 @@ def job(
     sys.stdout.write(job_manifests.render(spec))
 
 
+@main.command(
+    name="helm",
+    add_help_option=False,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def helm_command(args: tuple[str, ...]) -> None:
+    """Run the preflight for a pasted line: `helm upgrade --install RELEASE CHART …`."""
+    from preflight.commands.helm import main as helm_main
+
+    sys.exit(helm_main(args, os.environ))
+
+
 @main.command(name="gpu-probe")
 @click.option("--format", "format_", type=click.Choice(["text", "json"]), default="text")
 def gpu_probe_command(format_: str) -> None:

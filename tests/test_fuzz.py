@@ -9,12 +9,14 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from preflight.commands.helm import BY_NAME, LineError, parse
 from preflight.values.load import ValuesError, ValuesSource, load_values
 from preflight.values.rules import check_values
 from tests.cli import run_cli
 
 SET_ALPHABET = st.sampled_from(list("ab.=,[]{}\\0123 -_x:"))
 set_text = st.text(SET_ALPHABET, max_size=30)
+HELM_WORDS = [*BY_NAME, "-", "--", "-nf", "-ig", "--set=a=1", "--atomic=false", "r", "c"]
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=10)
@@ -37,6 +39,35 @@ def test_set_strings_never_crash(sets: list[str], strings: list[str]) -> None:
         assert exc.problems and all("\n" not in p for p in exc.problems)
         return
     check_values(values)
+
+
+JSON_ALPHABET = st.sampled_from(list('ab.=,[]{}\\0123 -_x:"tnul'))
+
+
+@given(
+    st.lists(st.text(JSON_ALPHABET, max_size=30), max_size=3),
+    st.lists(set_text, max_size=2),
+    st.lists(set_text, max_size=2),
+)
+@settings(max_examples=400, deadline=None)
+def test_set_json_and_set_literal_never_crash(
+    jsons: list[str], literals: list[str], sets: list[str]
+) -> None:
+    try:
+        values = load_values(ValuesSource(set_json=jsons, set_literal=literals, set=sets))
+    except ValuesError as exc:
+        assert exc.problems and all("\n" not in p for p in exc.problems)
+        return
+    check_values(values)
+
+
+@given(st.lists(st.sampled_from(HELM_WORDS) | st.text(max_size=8), max_size=8))
+@settings(max_examples=400, deadline=None)
+def test_helm_lines_never_crash(words: list[str]) -> None:
+    try:
+        parse(["upgrade", *words])
+    except LineError as exc:
+        assert exc.problems and all("\n" not in p for p in exc.problems)
 
 
 @given(documents)

@@ -447,3 +447,21 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_a_quoted_port_reaches_the_server(tmp_path: Path, postgres17: PostgresServer) -> None:
+    """`port: "5432"` in a values file, or `--set-string …port=5432`, is the port (as Helm
+    renders it)."""
+    quoted = run_postgres(tmp_path, database_values(postgres17, port=str(postgres17.port)))
+    assert quoted.code == 0, quoted.stdout + quoted.stderr
+    assert quoted.check("values")["status"] == "pass"
+    assert quoted.check("postgres.api")["status"] == "pass"
+    as_string = run_postgres(
+        tmp_path,
+        database_values(postgres17, port=1),  # the file's port is wrong; --set-string wins
+        None,
+        "--set-string",
+        f"postgres.api.port={postgres17.port}",
+    )
+    assert as_string.code == 0, as_string.stdout + as_string.stderr
+    assert as_string.check("postgres.api")["facts"]["server_version"].startswith("17.")

@@ -160,3 +160,22 @@ def test_terminal_gets_live_progress_and_colour(tmp_path: Path, plugin_env: dict
     plain = run_in_terminal([str(path), "--only", "demo.fail"], {**env, "NO_COLOR": "1"})
     assert "FAIL  demo.fail" in plain
     assert "\x1b[31m" not in plain
+
+
+def test_plain_output_ends_with_the_report_in_the_checks_order(
+    tmp_path: Path, plugin_env: dict[str, str]
+) -> None:
+    """demo.fail finishes first, but the report lists demo.sleep first (`checks` order)."""
+    path = values_file(tmp_path, sleep=0.5)
+    result = run_cli(path, "--only", "demo.fail,demo.sleep", env=plugin_env)
+    progress, _, report = result.stdout.partition("\n\n")
+    assert progress.splitlines() == [
+        "done  values: warn (0.00s)",
+        "done  demo.fail: fail (0.00s)",
+        next(line for line in progress.splitlines() if line.startswith("done  demo.sleep: pass")),
+    ]
+    order = [
+        line.split()[1] for line in report.splitlines() if line[:4] in ("PASS", "WARN", "FAIL")
+    ]
+    assert order == ["values", "demo.sleep", "demo.fail"]
+    assert "Summary: 1 passed, 1 warnings, 1 failed, 0 skipped" in report

@@ -156,3 +156,19 @@ def test_validate_example_values_passes() -> None:
     result = run_cli("validate", EXAMPLE_VALUES)
     assert result.code == 0, result.stdout
     assert "PASS  values" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "junit"])
+def test_only_values_runs_the_values_check_alone(fmt: str) -> None:
+    result = run_cli(EXAMPLE_VALUES, "--only", "values", "--format", fmt)
+    assert result.code == 0, result.stderr
+    if fmt == "json":
+        assert [c["id"] for c in result.report["checks"]] == ["values"]
+    else:
+        assert 'name="values"' in result.stdout and result.stdout.count("<testcase ") == 1
+
+
+def test_skip_values_is_refused_with_the_reason() -> None:
+    result = run_cli(EXAMPLE_VALUES, "--skip", "values")
+    assert result.code == 2
+    assert "--skip values: the values check always runs" in result.stderr

@@ -230,8 +230,28 @@ def _service_account() -> Path | None:
 
 
 def _kubeconfig_files(probe: Probe) -> str:
+    return kubeconfig_files(probe.options.kubeconfig)
+
+
+def kubeconfig_files(kubeconfig: Path | None) -> str:
     """--kubeconfig, else KUBECONFIG (a path list the client merges), else ~/.kube/config."""
-    return str(probe.options.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+    return str(kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+
+
+def context_namespace(kubeconfig: Path | None, context: str | None) -> str | None:
+    """The namespace the kubeconfig's context (the given one, else the current one) names, as
+    Helm uses it without -n; None when there is no such kubeconfig, context or namespace."""
+    from kubernetes import config
+
+    try:
+        contexts, active = config.list_kube_config_contexts(
+            config_file=kubeconfig_files(kubeconfig)
+        )
+    except Exception:  # no kubeconfig, or one the client refuses: the check will say why
+        return None
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None
 
 
 def _cluster_configured(probe: Probe) -> bool:
