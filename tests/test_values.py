@@ -23,20 +23,6 @@ def test_files_merge_maps_and_replace_lists(tmp_path: Path) -> None:
     assert values.data == {"a": {"b": 1, "c": [3], "keep": "x", "d": 4}, "list": [9]}
 
 
-def test_precedence_files_then_set_then_set_string_then_set_file(tmp_path: Path) -> None:
-    base = write(tmp_path, "v.yaml", "k: {a: file, b: file, c: file, d: file}\n")
-    content = write(tmp_path, "content.txt", "from-file")
-    values = load_values(
-        ValuesSource(
-            files=[base],
-            set=["k.b=set,k.c=set,k.d=set"],
-            set_string=["k.c=7,k.d=7"],
-            set_file=[f"k.d={content}"],
-        )
-    )
-    assert values.data["k"] == {"a": "file", "b": "set", "c": "7", "d": "from-file"}
-
-
 def test_helm_order_of_every_set_flag(tmp_path: Path) -> None:
     """Helm's MergeValues: files, --set-json, --set, --set-string, --set-file, --set-literal;
     each later kind wins whatever order the flags were typed in."""
@@ -87,6 +73,12 @@ def test_set_json_and_literal_problems_never_echo_the_value(
         load_values(source)
     assert str(caught.value).startswith(problem)
     assert "Sup3r" not in str(caught.value) and "S3cret" not in str(caught.value)
+
+
+def test_a_problem_names_the_key_of_its_own_assignment() -> None:
+    with pytest.raises(ValuesError) as caught:
+        load_values(ValuesSource(set=["a=1,servers[x].port=2"]))
+    assert caught.value.problems == ["--set servers[x].port: list index is not a number"]
 
 
 def test_comma_in_a_set_value_through_the_cli() -> None:

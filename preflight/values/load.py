@@ -191,7 +191,7 @@ def _apply(problems: list[str], flag: str, items: Iterable[str], apply: Any) -> 
         except strvals.CommaSplitError as exc:
             problems.append(f"{flag} {exc.key}: {exc}")
         except strvals.SetSyntaxError as exc:
-            problems.append(f"{flag} {_first_key(text)}: {exc}")
+            problems.append(f"{flag} {_first_key(text[exc.at :])}: {exc}")
         except ValuesError as exc:
             problems.extend(f"{flag} {_first_key(text)}: {problem}" for problem in exc.problems)
 

@@ -24,7 +24,10 @@ Reader = Callable[[str], Any]
 
 
 class SetSyntaxError(ValueError):
-    """A `--set*` expression Helm would reject. The message never holds a value."""
+    """A `--set*` expression Helm would reject. The message never holds a value; `at` is
+    where the assignment that failed starts in the text (so its key can be named)."""
+
+    at: int = 0
 
 
 class CommaSplitError(SetSyntaxError):
@@ -110,9 +113,10 @@ class _Parser:
             start = self.pos
             try:
                 self._key(data, "")
-            except SetSyntaxError:
+            except SetSyntaxError as exc:
                 if self.last_key is not None and self._no_assignment_at(start):
                     raise CommaSplitError(self.last_key) from None
+                exc.at = start
                 raise
 
     def _no_assignment_at(self, start: int) -> bool:
