@@ -32,6 +32,13 @@ class CliResult:
         """The JSON report (the run must have used --format json)."""
         return json.loads(self.stdout)
 
+    @property
+    def text_report(self) -> str:
+        """The text report, without the progress lines a run without a terminal prints first."""
+        from preflight.report.renderers.text import PROGRESS
+
+        return "\n".join(line for line in self.stdout.splitlines() if not line.startswith(PROGRESS))
+
     def check(self, check_id: str) -> dict[str, Any]:
         """One check's entry of the JSON report."""
         for entry in self.report["checks"]:

@@ -127,7 +127,7 @@ def test_healthy_17_passes_with_the_shared_steps(
     text = run_custom_layers(
         tmp_path, connection_string(postgres17), postgres17.owner.password, fmt="text"
     )
-    line = next(line for line in text.stdout.splitlines() if CHECK in line)
+    line = next(line for line in text.text_report.splitlines() if CHECK in line)
     assert text.code == 0 and line.startswith("PASS") and postgres17.second_database in line
 
 

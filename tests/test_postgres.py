@@ -114,7 +114,7 @@ def test_healthy_17_passes_with_facts(tmp_path: Path, postgres17: PostgresServer
 def test_healthy_17_in_text(tmp_path: Path, postgres17: PostgresServer) -> None:
     result = run_postgres(tmp_path, database_values(postgres17), fmt="text")
     assert result.code == 0, result.stdout + result.stderr
-    line = next(line for line in result.stdout.splitlines() if "postgres.api" in line)
+    line = next(line for line in result.text_report.splitlines() if "postgres.api" in line)
     assert line.startswith("PASS") and "PostgreSQL 17." in line and "sense_preflight_" in line
 
 
@@ -377,7 +377,7 @@ def test_failures_read_the_same_in_text(
     values = {**database_values(server, role), **change}
     result = run_postgres(tmp_path, values, fmt="text")
     assert result.code == 3, result.stdout
-    lines = result.stdout.splitlines()
+    lines = result.text_report.splitlines()
     index = next(i for i, line in enumerate(lines) if "postgres.api" in line)
     assert lines[index].startswith("FAIL") and words in lines[index], lines[index]
     assert lines[index + 1].lstrip().startswith("fix:") and fix in lines[index + 1]

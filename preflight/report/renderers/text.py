@@ -18,6 +18,9 @@ from preflight.report.result import CheckResult, Report, Status
 if TYPE_CHECKING:
     from preflight.engine.check import Check
 
+#: How a progress line starts (a run without a terminal, before the report).
+PROGRESS = "done  "
+
 _COLOR = {
     Status.PASS: "green",
     Status.WARN: "yellow",
@@ -92,7 +95,9 @@ class LiveProgress:
         if self.tty:
             self._write(check_lines(result, self.color))
         else:
-            self._write([f"done  {result.id}: {result.status.value} ({result.duration_s:.2f}s)"])
+            self._write(
+                [f"{PROGRESS}{result.id}: {result.status.value} ({result.duration_s:.2f}s)"]
+            )
         self._show_status()
         self.stream.flush()
 
