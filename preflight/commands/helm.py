@@ -151,6 +151,8 @@ FLAGS: tuple[Flag, ...] = (
     ),
 )
 BY_NAME: dict[str, Flag] = {name: flag for flag in FLAGS for name in flag.names}
+#: The run parameters of the --set* flags.
+_MANY_VALUES = ("set_", "set_string", "set_file", "set_json", "set_literal")
 #: Helm's flags that say how to install, not what: not worth a note.
 QUIET = ("--install",)
 
@@ -332,9 +334,6 @@ def run_params(line: HelmLine, env: Mapping[str, str]) -> tuple[dict[str, Any], 
     }
     bundle = given.get("bundle")
     return params, Path(bundle) if bundle else None
-
-
-_MANY_VALUES = ("set_", "set_string", "set_file", "set_json", "set_literal")
 
 
 def _slice(value: str) -> list[str]:
