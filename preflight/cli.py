@@ -302,9 +302,11 @@ def job(
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def helm_command(args: tuple[str, ...]) -> None:
     """Run the preflight for a pasted line: `helm upgrade --install RELEASE CHART …`."""
-    from preflight.commands.helm import main as helm_main
+    from preflight.commands.helm import run_args
 
-    sys.exit(helm_main(args, os.environ))
+    argv = run_args(args, os.environ)
+    if argv is not None:
+        run.main(argv, prog_name="sense-preflight run")
 
 
 @main.command(name="gpu-probe")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from preflight import __version__
-from preflight.commands.helm import LineError, notes, parse, run_params
+from preflight.commands.helm import LineError, notes, parse, run_argv
 from tests.cli import EXAMPLE_VALUES, REPO_ROOT, CliResult, run_cli
 from tests.servers.kubernetes import KubeCluster
 
@@ -29,45 +29,46 @@ def guide_line(values: Path | str = EXAMPLE_VALUES) -> list[str]:
     ]  # fmt: skip
 
 
-def params(args: list[str], **env: str) -> dict:
-    return run_params(parse(args), env)[0]
+def argv(args: list[str], **env: str) -> list[str]:
+    """The `run` arguments of a helm line, with these HELM_* variables."""
+    return run_argv(parse(args), env)
 
 
 def test_the_guides_line_is_read_like_helm() -> None:
     line = parse(guide_line())
     assert (line.release, line.chart) == ("axion-sense", GUIDE_CHART)
-    got = run_params(line, {})[0]
-    assert got["value_files"] == (str(EXAMPLE_VALUES),)
-    assert (got["namespace"], got["create_namespace"]) == ("axion-sense", True)
-    assert got["timeout"] == 10.0  # Helm's 15m is not ours
+    assert run_argv(line, {}) == [
+        "--namespace=axion-sense", "--create-namespace", f"--values={EXAMPLE_VALUES}",
+    ]  # fmt: skip
     assert line.ignored == ["--install", "--version", "--atomic", "--wait", "--timeout"]
     said = "\n".join(notes(line))
-    assert "--version, --atomic, --wait, --timeout" in said
+    assert "--version, --atomic, --wait, --timeout" in said  # Helm's 15m is not our timeout
     assert "not the preflight's deadline per check" in said and "--preflight-timeout" in said
 
 
 @pytest.mark.parametrize(
-    ("flags", "key", "value"),
+    ("flags", "expected"),
     [
-        (["-fa.yaml,b.yaml", "--values=c.yaml"], "value_files", ("a.yaml", "b.yaml", "c.yaml")),
-        (["--set", "a=1", "--set=b=2"], "set_", ("a=1", "b=2")),
-        (["--set-json", 'a={"b":1}', "--set-literal", "c=d,e"], "set_json", ('a={"b":1}',)),
-        (["--set-literal", "c=d,e"], "set_literal", ("c=d,e",)),
-        (["--set-string", "p=5432", "--set-file", "k=f.txt"], "set_file", ("k=f.txt",)),
-        (["-nsense"], "namespace", "sense"),
-        (["-n=sense"], "namespace", "sense"),
-        (["--namespace", "sense"], "namespace", "sense"),
-        (["--kube-context", "prod"], "context", "prod"),
-        (["--kubeconfig=/k/config"], "kubeconfig", Path("/k/config")),
-        (["--create-namespace=false"], "create_namespace", False),
-        (["--preflight-timeout", "2.5"], "timeout", 2.5),
-        (["--only", "values,kafka", "--skip", "s3"], "only", ("values,kafka",)),
-        (["--strict", "--read-only=true"], "read_only", True),
-        (["--format", "json", "-o", "report.json"], "output", Path("report.json")),
+        (["-fa.yaml,b.yaml", "--values=c.yaml"], ["--values=a.yaml", "--values=b.yaml", "--values=c.yaml"]),
+        (["--set", "a=1", "--set=b=-2"], ["--set=a=1", "--set=b=-2"]),
+        (["--set-json", 'a={"b":1}', "--set-literal", "c=d,e"], ['--set-json=a={"b":1}', "--set-literal=c=d,e"]),
+        (["--set-string", "p=5432", "--set-file", "k=f.txt"], ["--set-string=p=5432", "--set-file=k=f.txt"]),
+        (["-nsense"], ["--namespace=sense"]),
+        (["-n=sense"], ["--namespace=sense"]),
+        (["--namespace", "a", "-n", "sense"], ["--namespace=sense"]),  # the last one wins
+        (["--kube-context", "prod"], ["--context=prod"]),
+        (["--kubeconfig=/k/config"], ["--kubeconfig=/k/config"]),
+        (["--create-namespace=false"], []),
+        (["--preflight-timeout", "2.5"], ["--timeout=2.5"]),
+        (["--only", "values,kafka", "--skip", "s3"], ["--only=values,kafka", "--skip=s3"]),
+        (["--strict", "--read-only=true"], ["--strict", "--read-only"]),
+        (["--format", "json", "-o", "report.json"], ["--format=json", "--output=report.json"]),
+        (["--bundle", "b.tar.gz"], ["--bundle=b.tar.gz"]),
     ],
-)
-def test_flags_used(flags: list[str], key: str, value: object) -> None:
-    assert params(["upgrade", "r", "./chart", *flags])[key] == value
+)  # fmt: skip
+def test_flags_used(flags: list[str], expected: list[str]) -> None:
+    got = argv(["upgrade", "r", "./chart", "-n", "ns", *flags])
+    assert [arg for arg in got if arg != "--namespace=ns"] == expected
 
 
 @pytest.mark.parametrize(
@@ -114,23 +115,36 @@ def test_refused_lines(args: list[str], problem: str) -> None:
 
 def test_helm_environment_fills_what_the_line_leaves_out() -> None:
     env = {"HELM_NAMESPACE": "from-helm", "HELM_KUBECONTEXT": "ctx", "HELM_KUBECONFIG": "/kc"}
-    got = params(["upgrade", "r", "c"], **env)
-    assert (got["namespace"], got["context"], got["kubeconfig"]) == (
-        "from-helm",
-        "ctx",
-        Path("/kc"),
-    )
-    got = params(["upgrade", "r", "c", "-n", "mine", "--kube-context", "other"], **env)
-    assert (got["namespace"], got["context"]) == ("mine", "other")
+    assert argv(["upgrade", "r", "c"], **env) == [
+        "--kubeconfig=/kc", "--context=ctx", "--namespace=from-helm",
+    ]  # fmt: skip
+    mine = argv(["upgrade", "r", "c", "-n", "mine", "--kube-context", "other"], **env)
+    assert mine == ["--namespace=mine", "--context=other", "--kubeconfig=/kc"]
 
 
 def test_without_any_namespace_it_is_the_contexts_then_default(
     kube: KubeCluster, tmp_path: Path
 ) -> None:
     config = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace="ctx-ns")
-    assert params(["upgrade", "r", "c", "--kubeconfig", str(config)])["namespace"] == "ctx-ns"
+    assert "--namespace=ctx-ns" in argv(["upgrade", "r", "c", "--kubeconfig", str(config)])
     bare = kube.write_kubeconfig(tmp_path / "bare")
-    assert params(["upgrade", "r", "c", "--kubeconfig", str(bare)])["namespace"] == "default"
+    assert "--namespace=default" in argv(["upgrade", "r", "c", "--kubeconfig", str(bare)])
+
+
+@pytest.mark.parametrize(
+    ("flags", "problem"),
+    [
+        (["--format", "yaml"], "--format must be one of json, junit, markdown, text"),
+        (
+            ["--preflight-timeout", "soon"],
+            "--preflight-timeout takes seconds per check (at least 0.1)",
+        ),
+    ],
+)
+def test_refused_run_options_use_the_lines_names(flags: list[str], problem: str) -> None:
+    with pytest.raises(LineError) as caught:
+        argv(["upgrade", "r", "c", "-n", "ns", *flags])
+    assert caught.value.problems == [problem]
 
 
 # --- through the CLI ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ HELM_NAMESPACE, HELM_KUBECONTEXT and KUBECONFIG: those are honoured the same way
 from __future__ import annotations
 
 import csv
+import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 import click
 
 from preflight.engine.options import DEFAULT_TIMEOUT_S
-from preflight.report.exit_codes import EXIT_BAD_INPUT, EXIT_OK
+from preflight.report.exit_codes import EXIT_BAD_INPUT
 from preflight.report.renderers import FORMATS
 
 VALUE, BOOL, OPTIONAL = "value", "bool", "optional"
@@ -36,13 +37,13 @@ FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
 @dataclass(frozen=True)
 class Flag:
-    """One flag of the line: its names, whether it takes a value, and where the value goes
-    (`dest`, a run parameter; None for Helm's own flags, which are ignored)."""
+    """One flag of the line: its names, whether it takes a value, and what it becomes
+    (`run`, the option of `sense-preflight run`; None for Helm's own flags, ignored)."""
 
     names: tuple[str, ...]
     kind: str
     group: str
-    dest: str | None = None
+    run: str | None = None
     many: bool = False
     #: An OPTIONAL flag takes the next argument too when it is one of these.
     choices: tuple[str, ...] = ()
@@ -59,27 +60,27 @@ def _helm(kind: str, *names: str, choices: tuple[str, ...] = ()) -> list[Flag]:
 
 FLAGS: tuple[Flag, ...] = (
     # Helm's values options (pkg/cli/values): used.
-    Flag(("-f", "--values"), VALUE, VALUES, "value_files", many=True),
-    Flag(("--set",), VALUE, VALUES, "set_", many=True),
-    Flag(("--set-string",), VALUE, VALUES, "set_string", many=True),
-    Flag(("--set-file",), VALUE, VALUES, "set_file", many=True),
-    Flag(("--set-json",), VALUE, VALUES, "set_json", many=True),
-    Flag(("--set-literal",), VALUE, VALUES, "set_literal", many=True),
+    Flag(("-f", "--values"), VALUE, VALUES, "--values", many=True),
+    Flag(("--set",), VALUE, VALUES, "--set", many=True),
+    Flag(("--set-string",), VALUE, VALUES, "--set-string", many=True),
+    Flag(("--set-file",), VALUE, VALUES, "--set-file", many=True),
+    Flag(("--set-json",), VALUE, VALUES, "--set-json", many=True),
+    Flag(("--set-literal",), VALUE, VALUES, "--set-literal", many=True),
     # Where the chart goes: used.
-    Flag(("-n", "--namespace"), VALUE, CLUSTER, "namespace"),
-    Flag(("--kube-context",), VALUE, CLUSTER, "context"),
-    Flag(("--kubeconfig",), VALUE, CLUSTER, "kubeconfig"),
-    Flag(("--create-namespace",), BOOL, CLUSTER, "create_namespace"),
+    Flag(("-n", "--namespace"), VALUE, CLUSTER, "--namespace"),
+    Flag(("--kube-context",), VALUE, CLUSTER, "--context"),
+    Flag(("--kubeconfig",), VALUE, CLUSTER, "--kubeconfig"),
+    Flag(("--create-namespace",), BOOL, CLUSTER, "--create-namespace"),
     # The preflight's own run options, on the same line.
-    Flag(("--only",), VALUE, OURS, "only", many=True),
-    Flag(("--skip",), VALUE, OURS, "skip", many=True),
-    Flag(("--format",), VALUE, OURS, "format_"),
-    Flag(("-o", "--output"), VALUE, OURS, "output"),
-    Flag(("--bundle",), VALUE, OURS, "bundle"),
-    Flag(("--strict",), BOOL, OURS, "strict"),
-    Flag(("--read-only",), BOOL, OURS, "read_only"),
-    Flag(("--preflight-timeout",), VALUE, OURS, "timeout"),
-    Flag(("--ca-bundle",), VALUE, OURS, "ca_bundle"),
+    Flag(("--only",), VALUE, OURS, "--only", many=True),
+    Flag(("--skip",), VALUE, OURS, "--skip", many=True),
+    Flag(("--format",), VALUE, OURS, "--format"),
+    Flag(("-o", "--output"), VALUE, OURS, "--output"),
+    Flag(("--bundle",), VALUE, OURS, "--bundle"),
+    Flag(("--strict",), BOOL, OURS, "--strict"),
+    Flag(("--read-only",), BOOL, OURS, "--read-only"),
+    Flag(("--preflight-timeout",), VALUE, OURS, "--timeout"),
+    Flag(("--ca-bundle",), VALUE, OURS, "--ca-bundle"),
     # Helm's own install/upgrade, chart and global flags (Helm 3.12+ and 4): ignored.
     *_helm(
         BOOL,
@@ -151,8 +152,6 @@ FLAGS: tuple[Flag, ...] = (
     ),
 )
 BY_NAME: dict[str, Flag] = {name: flag for flag in FLAGS for name in flag.names}
-#: The run parameters of the --set* flags.
-_MANY_VALUES = ("set_", "set_string", "set_file", "set_json", "set_literal")
 #: Helm's flags that say how to install, not what: not worth a note.
 QUIET = ("--install",)
 
@@ -169,12 +168,12 @@ class LineError(Exception):
 
 @dataclass
 class HelmLine:
-    """The line as read: the command, its positional arguments, what each flag gave (by
-    `dest`), and the names of the flags used and of Helm's own flags ignored, in order."""
+    """The line as read: the command, its positional arguments, what each flag gave (by its
+    `run` option), and the names of the flags used and of Helm's own flags ignored, in order."""
 
     command: str
     positionals: list[str] = field(default_factory=list)
-    given: dict[str, Any] = field(default_factory=dict)
+    given: dict[str, list[Any]] = field(default_factory=dict)
     used: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
@@ -258,16 +257,16 @@ def _record(
         if inline is None and rest and rest[0] in flag.choices:
             rest.pop(0)
         value = None
-    if flag.dest == "output" and value in HELM_OUTPUTS:
+    if flag.run == "--output" and value in HELM_OUTPUTS:
         flag = Flag(("-o", "--output"), VALUE, HELM)  # Helm's format of its release summary
-    if flag.dest is None or flag.group == HELM:
+    if flag.run is None:
         _once(line.ignored, flag.name)
         return
     _once(line.used, flag.name)
     if flag.many:
-        line.given.setdefault(flag.dest, []).append(value)
+        line.given.setdefault(flag.run, []).append(value)
     else:
-        line.given[flag.dest] = value
+        line.given[flag.run] = [value]  # the last one wins, as in pflag
 
 
 def _once(names: list[str], name: str) -> None:
@@ -290,67 +289,57 @@ def _positional_problems(line: HelmLine) -> list[str]:
     ]
 
 
-def run_params(line: HelmLine, env: Mapping[str, str]) -> tuple[dict[str, Any], Path | None]:
-    """The `run` parameters of the line (and the bundle path); Helm's environment fills what
-    the line leaves out, as for `helm` itself and for a Helm plugin."""
-    given = line.given
-    problems: list[str] = []
-    files = [path for item in given.get("value_files", []) for path in _slice(item)]
-    kubeconfig = given.get("kubeconfig") or env.get("HELM_KUBECONFIG") or None
-    context = given.get("context") or env.get("HELM_KUBECONTEXT") or None
-    namespace = given.get("namespace") or env.get("HELM_NAMESPACE") or None
-    if namespace is None:
+def run_argv(line: HelmLine, env: Mapping[str, str]) -> list[str]:
+    """The `sense-preflight run` arguments of the line. Helm's environment fills what the
+    line leaves out, as for `helm` itself and for a Helm plugin; without any namespace it is
+    the kubeconfig context's, else `default`, as Helm resolves it."""
+    given = dict(line.given)
+    if "--values" in given:
+        given["--values"] = [path for item in given["--values"] for path in _slice(item)]
+    for option, variable in (
+        ("--kubeconfig", "HELM_KUBECONFIG"),
+        ("--context", "HELM_KUBECONTEXT"),
+    ):
+        if option not in given and env.get(variable):
+            given[option] = [env[variable]]
+    if "--namespace" not in given:
         from checks.kubernetes.api import context_namespace
 
-        namespace = context_namespace(Path(kubeconfig) if kubeconfig else None, context)
-    format_ = given.get("format_", "text")
-    if format_ not in FORMATS:
-        problems.append(f"--format must be one of {', '.join(sorted(FORMATS))}")
-    timeout = _timeout(given.get("timeout"), problems)
-    ca_bundle = given.get("ca_bundle")
-    if ca_bundle is not None and not Path(ca_bundle).is_file():
-        problems.append(f"--ca-bundle {ca_bundle}: no such file")
+        kubeconfig = given.get("--kubeconfig", [None])[0]
+        namespace = env.get("HELM_NAMESPACE") or context_namespace(
+            Path(kubeconfig) if kubeconfig else None, given.get("--context", [None])[0]
+        )
+        given["--namespace"] = [namespace or "default"]
+    problems = _value_problems(given)
     if problems:
         raise LineError(problems, line)
-    params = {
-        "files": (),
-        "value_files": tuple(files),
-        **{key: tuple(given.get(key, ())) for key in _MANY_VALUES},
-        "only": tuple(given.get("only", ())),
-        "skip": tuple(given.get("skip", ())),
-        "format_": format_,
-        "output": Path(given["output"]) if "output" in given else None,
-        "timeout": timeout,
-        "strict": given.get("strict", False),
-        "read_only": given.get("read_only", False),
-        "ca_bundle": Path(ca_bundle) if ca_bundle else None,
-        "insecure_skip_tls_verify": False,
-        "namespace": namespace or "default",  # Helm's namespace when nothing names one
-        "create_namespace": given.get("create_namespace", False),
-        "kubeconfig": Path(kubeconfig) if kubeconfig else None,
-        "context": context,
-        "in_cluster": False,
-        "registry_config": None,
-    }
-    bundle = given.get("bundle")
-    return params, Path(bundle) if bundle else None
+    argv: list[str] = []
+    for option, values in given.items():
+        for value in values:
+            if value is not False:  # a bool flag given as --flag=false
+                argv.append(option if value is True else f"{option}={value}")
+    return argv
+
+
+def _value_problems(given: dict[str, list[Any]]) -> list[str]:
+    """What `run` would refuse under its own option names (--format, --timeout) said under the
+    names of the helm line."""
+    problems = []
+    if given.get("--format", ["text"])[-1] not in FORMATS:
+        problems.append(f"--format must be one of {', '.join(sorted(FORMATS))}")
+    timeout = given.get("--timeout", [str(DEFAULT_TIMEOUT_S)])[-1]
+    try:
+        seconds = float(timeout)
+    except ValueError:
+        seconds = 0.0
+    if seconds < 0.1:
+        problems.append("--preflight-timeout takes seconds per check (at least 0.1)")
+    return problems
 
 
 def _slice(value: str) -> list[str]:
     """pflag's StringSlice: `-f a.yaml,b.yaml` is two files (read as one CSV record)."""
     return [item for item in next(csv.reader([value]), []) if item]
-
-
-def _timeout(text: str | None, problems: list[str]) -> float:
-    if text is None:
-        return DEFAULT_TIMEOUT_S
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if seconds < 0.1:
-        problems.append("--preflight-timeout takes seconds per check (at least 0.1)")
-    return seconds
 
 
 def notes(line: HelmLine) -> list[str]:
@@ -406,23 +395,23 @@ Without -n, HELM_NAMESPACE, then the kubeconfig context's namespace, then `defau
 Flags understood:"""
 
 
-def main(args: Sequence[str], env: Mapping[str, str]) -> int:
-    """Read the helm line, say what is ignored, run the preflight; return the exit code."""
+def run_args(args: Sequence[str], env: Mapping[str, str]) -> list[str] | None:
+    """The `run` arguments for a helm line, after printing what was ignored; None after
+    printing the help. A line that cannot be read exits 2 with each problem and what was
+    understood."""
     if not args or any(arg in ("-h", "--help") for arg in args):
         click.echo("\n".join([USAGE, *understood()]))
-        return EXIT_OK
+        return None
     try:
         line = parse(args)
-        params, bundle = run_params(line, env)
+        argv = run_argv(line, env)
     except LineError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         if exc.line is not None:
             click.echo(f"understood: {exc.line.understood()}", err=True)
         click.echo("every flag a helm line may hold: sense-preflight helm --help", err=True)
-        return EXIT_BAD_INPUT
+        sys.exit(EXIT_BAD_INPUT)
     for note in notes(line):
         click.echo(f"note: {note}", err=True)
-    from preflight.commands.run import Invocation, execute
-
-    return execute(Invocation.from_params(params, bundle))
+    return argv
