@@ -20,9 +20,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlsplit
 
-from checks._identity_http import http_url, json_object, short
 from preflight.engine.check import Check, Probe, Step, StepFailed
-from preflight.net import Endpoint, http_client, http_request, reach_url
+from preflight.net import (
+    Endpoint,
+    http_client,
+    http_request,
+    http_url,
+    json_object,
+    reach_url,
+    short,
+)
 from preflight.values.load import Values
 
 if TYPE_CHECKING:

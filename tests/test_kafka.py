@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from confluent_kafka.admin import AdminClient
 
 from checks.kafka import check as kafka_check
@@ -32,7 +33,7 @@ from preflight.values.load import Values
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers._process import free_port
 from tests.servers.hostile import HostileServers
-from tests.servers.kafka import KafkaBroker, KafkaRelay, tansu_or_skip
+from tests.servers.kafka import KafkaBroker, KafkaRelay, tansu_or_skip, tls_fronted
 
 pytestmark = pytest.mark.server("kafka")
 
@@ -320,6 +321,28 @@ def test_tls_listener_reached_in_plain_text(tmp_path: Path, kafka_tansu_tls: Kaf
     step = failure(tmp_path, kafka_tansu_tls.bootstrap, "protocol")
     assert step["detail"].endswith("closed the connection without answering")
     assert "set kafka.securityProtocol to SSL" in step["remediation"]
+
+
+@pytest.fixture(scope="module")
+def tansu_expiring_tls(test_ca: trustme.CA, session_dir: Path) -> Iterator[KafkaBroker]:
+    """A TLS listener whose certificate expires in 5 days."""
+    yield from tls_fronted(test_ca, session_dir, "tansu-expiring", cert_days=5)
+
+
+def test_tls_certificate_expiring_soon_warns(
+    tmp_path: Path, tansu_expiring_tls: KafkaBroker
+) -> None:
+    broker = tansu_expiring_tls
+    result = kafka_run(
+        tmp_path, broker.bootstrap, "--ca-bundle", str(broker.ca_file), securityProtocol="SSL"
+    )
+    assert result.code == 0, result.stdout
+    tls = steps(result)["tls"]
+    assert tls["status"] == "warn"
+    assert "the server certificate expires in 5 days" in tls["detail"]
+    assert result.check("kafka")["status"] == "warn"
+    assert "cert_not_after" in result.check("kafka")["facts"]
+    assert steps(result)["roundtrip"]["status"] == "pass"
 
 
 # --- deadlines --------------------------------------------------------------------------------

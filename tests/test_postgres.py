@@ -7,17 +7,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import trustme
 
 from preflight.engine.check import TEST_HOLD_ENV
 from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.servers._process import tools_dir
 from tests.servers.hostile import HostileServers
-from tests.servers.postgres import PostgresRole, PostgresServer
+from tests.servers.postgres import PG17_BIN, PostgresRole, PostgresServer, postgres_server
 
 SERVERS = ("postgres17", "postgres17_tls", "postgres15")
 
@@ -221,6 +223,37 @@ def test_prefer_encrypts_without_verifying(tmp_path: Path, postgres17_tls: Postg
     assert result.code == 0, result.stdout
     assert result.check("postgres.api")["facts"]["tls_version"].startswith("TLSv1.")
     assert "not verified (sslMode=prefer)" in step(result, "postgres.api", "tls")["detail"]
+
+
+@pytest.fixture(scope="module")
+def postgres17_tls_expiring(session_dir: Path, test_ca: trustme.CA) -> Iterator[PostgresServer]:
+    """PostgreSQL 17 with TLS whose certificate expires in 5 days."""
+    with postgres_server(
+        "postgres17-tls-expiring",
+        "SENSE_TEST_POSTGRES17_TLS_EXPIRING_DSN",
+        tools_dir() / "postgres17" / PG17_BIN,
+        "postgres:17",
+        session_dir,
+        certs=test_ca,
+        cert_days=5,
+    ) as server:
+        yield server
+
+
+def test_certificate_expiring_soon_warns(
+    tmp_path: Path, postgres17_tls_expiring: PostgresServer
+) -> None:
+    server = postgres17_tls_expiring
+    assert server.ca is not None
+    result = run_postgres(
+        tmp_path, database_values(server, sslMode="verify-full", sslRootCert=str(server.ca))
+    )
+    assert result.code == 0, result.stdout
+    tls = step(result, "postgres.api", "tls")
+    assert tls["status"] == "warn"
+    assert "the server certificate expires in 5 days" in tls["detail"]
+    assert result.check("postgres.api")["status"] == "warn"
+    assert "cert_not_after" in result.check("postgres.api")["facts"]
 
 
 def test_verify_ca_with_the_ca_passes(tmp_path: Path, postgres17_tls: PostgresServer) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from checks.clickhouse.grants import CREATE_DATABASE, TABLE_PRIVILEGES, missing_privileges
 from preflight.engine.check import Check, Probe, StepFailed
+from preflight.engine.deadline import CLEANUP_TIMEOUT_S, timeout_message
 from preflight.net import (
     Endpoint,
     TlsSettings,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 MIN_MAJOR = 26
 DEFAULT_DATABASE = "axion_sense"
 HTTP_PORT, HTTPS_PORT = 8123, 8443
-CLEANUP_TIMEOUT_S = 5.0
 SCRATCH_PREFIX = "sense_preflight_"
 
 T = TypeVar("T")
@@ -438,8 +438,9 @@ def _call(
 
 def _timed_out(probe: Probe, what: str) -> StepFailed:
     return StepFailed(
-        f"timed out trying to {what}: ClickHouse answered /ping, then nothing within "
-        f"--timeout {probe.options.timeout_s:g}s",
+        timeout_message(
+            f"trying to {what}: ClickHouse answered /ping, then nothing", probe.options.timeout_s
+        ),
         "check the server's load and what sits in between, or raise --timeout",
     )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from preflight.engine.check import Probe, Step, StepFailed
+from preflight.engine.deadline import timeout_message
 from preflight.net import TlsSettings, parse_endpoint, reach
 from preflight.values.load import Values
 
@@ -80,15 +81,15 @@ class Cluster:
                 auth_settings=["BearerToken"],
                 response_types_map={},
                 _preload_content=False,
-                _request_timeout=max(0.05, self.probe.deadline.timeout() - 0.1),
+                _request_timeout=self.probe.deadline.client_timeout(),
             )
         except ApiException as exc:
             _raise_unless_not_found(exc, path)
             return None
         except urllib3.exceptions.TimeoutError:
             raise StepFailed(
-                f"the API server did not answer {path} in time (--timeout "
-                f"{self.probe.options.timeout_s:g}s)",
+                "the API server "
+                + timeout_message(f"before answering {path}", self.probe.options.timeout_s),
                 _REACH_FIX,
             ) from None
         except urllib3.exceptions.HTTPError as exc:

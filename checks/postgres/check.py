@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.engine.check import Check, Probe, Step, StepFailed
 from preflight.engine.deadline import Deadline, DeadlineExceeded
-from preflight.net import Endpoint, TlsSettings, parse_endpoint, reach, tls_handshake
+from preflight.net import Endpoint, TlsSettings, judge_tls, parse_endpoint, reach, tls_handshake
 from preflight.values.load import Values
 
 if TYPE_CHECKING:
@@ -186,17 +186,12 @@ def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParam
     settings = tls_for(probe, params)
     tls, info = tls_handshake(sock, params.host, settings, probe.deadline)
     tls.close()
-    probe.facts["tls_version"] = info.version
-    if probe.options.insecure_skip_tls_verify and params.verifies_chain:
-        step.warn(
-            f"{info.version}; certificate NOT verified (--insecure-skip-tls-verify)",
-            "give the CA bundle instead of skipping verification",
-        )
-    elif settings.verify:
+    if settings.verify:
         scope = "and host name " if params.ssl_mode == "verify-full" else ""
-        step.detail = f"{info.version}, certificate {scope}verified (sslMode={params.ssl_mode})"
+        detail = f"{info.version}, certificate {scope}verified (sslMode={params.ssl_mode})"
     else:
-        step.detail = f"{info.version}, certificate not verified (sslMode={params.ssl_mode})"
+        detail = f"{info.version}, certificate not verified (sslMode={params.ssl_mode})"
+    judge_tls(probe, step, info, detail)
 
 
 _NOT_POSTGRES_FIX = "check the host and port: they should be those of the PostgreSQL server"
@@ -205,9 +200,14 @@ _NOT_POSTGRES_FIX = "check the host and port: they should be those of the Postgr
 def tls_for(probe: Probe, params: PgParams) -> TlsSettings:
     """The TLS verification this sslMode asks for, with the CA of the values or --ca-bundle."""
     ca = Path(params.ca_file) if params.ca_file else probe.options.ca_bundle
-    verify = params.verifies_chain and not probe.options.insecure_skip_tls_verify
+    skipped = params.verifies_chain and probe.options.insecure_skip_tls_verify
     # verify-full checks the host name; verify-ca (and require/prefer with a CA) the chain only
-    return TlsSettings(ca_file=ca, verify=verify, check_hostname=params.ssl_mode == "verify-full")
+    return TlsSettings(
+        ca_file=ca,
+        verify=params.verifies_chain and not skipped,
+        check_hostname=params.ssl_mode == "verify-full",
+        skipped=skipped,
+    )
 
 
 # --- auth --------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from preflight.engine.deadline import Deadline, DeadlineExceeded
+from preflight.engine.deadline import Deadline, DeadlineExceeded, timeout_message
 from preflight.engine.options import RunOptions
 from preflight.report.result import CheckResult, Status, StepResult
 from preflight.values.load import Values
@@ -144,7 +144,7 @@ class Probe:
             self._record(step, Status.FAIL, exc.detail, exc.remediation, started)
             raise
         except DeadlineExceeded:
-            detail = f"timed out during {name} (--timeout {self.options.timeout_s:g}s)"
+            detail = timeout_message(f"during {name}", self.options.timeout_s)
             self._record(step, Status.FAIL, detail, _TIMEOUT_FIX, started)
             raise StepFailed(detail, _TIMEOUT_FIX) from None
         except Exception as exc:
@@ -189,7 +189,7 @@ class Probe:
         with self._lock:
             steps = list(self.steps)
         if timed_out:
-            detail = f"timed out during {self.current_step} (--timeout {self.options.timeout_s:g}s)"
+            detail = timeout_message(f"during {self.current_step}", self.options.timeout_s)
             steps.append(StepResult(self.current_step, Status.FAIL, detail, _TIMEOUT_FIX))
         steps += [StepResult("cleanup", Status.WARN, error) for error in self.cleanups.errors]
         worst = max(steps, key=lambda s: s.status.rank, default=None)

@@ -1,0 +1,47 @@
+"""What the chart's values mean, in one place: the defaults the install guide documents, the
+Vision switch, and the fixed choices some values take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight.values.load import Values
+
+#: The install guide's "Optional (sensible defaults provided)" table: what the chart uses when
+#: a value is not set.
+GUIDE_DEFAULTS: dict[str, Any] = {
+    "vision.enabled": True,
+    "api.replicaCount": 1,
+    "worker.replicaCount": 1,
+    "s3.secured": True,
+    "postgres.api.port": 5432,
+    "postgres.worker.port": 5432,
+    "postgres.api.maxPoolSize": 20,
+    "postgres.worker.maxPoolSize": 10,
+    "clickhouse.port": 8123,
+    "clickhouse.database": "axion_sense",
+    "openfga.storeName": "axion-sense",
+    "oidc.requireHttpsMetadata": True,
+    "api.migration.enabled": True,
+    "worker.migration.enabled": True,
+}
+
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MAP_MATCHING_BACKENDS = ("map_matching_api", "valhalla")
+VISION_OFF = "Vision is disabled (vision.enabled: false)"
+
+
+def setting(values: Values, path: str) -> Any:
+    """The value at `path`, or the chart's default when it is not set."""
+    value = values.get(path)
+    return GUIDE_DEFAULTS.get(path) if value is None or value == "" else value
+
+
+def vision_enabled(values: Values) -> bool:
+    """The Vision tier (detectors, Triton, map-matching) is on unless vision.enabled is false."""
+    return values.enabled("vision.enabled", GUIDE_DEFAULTS["vision.enabled"])
+
+
+def vision_applies(values: Values) -> str | None:
+    """The `applies` of every Vision check: skipped, with the reason, when Vision is off."""
+    return None if vision_enabled(values) else VISION_OFF
