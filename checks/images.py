@@ -18,9 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from checks.vision import vision_applies
 from preflight.engine.check import Check, Probe, Step, StepFailed
 from preflight.net import Endpoint, http_client, http_request, parse_endpoint, reach, tls_settings
+from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
 if TYPE_CHECKING:

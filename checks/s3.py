@@ -28,6 +28,7 @@ from preflight.net import (
     resolve,
     tls_settings,
 )
+from preflight.values.chart import GUIDE_DEFAULTS
 from preflight.values.load import Values
 
 T = TypeVar("T")
@@ -113,7 +114,7 @@ def _config(probe: Probe) -> S3Settings:
     """Endpoint URL from s3.host + s3.secured; region and addressing style from the values."""
     values = probe.values
     with probe.step("config") as step:
-        secured = values.enabled("s3.secured", True)
+        secured = values.enabled("s3.secured", GUIDE_DEFAULTS["s3.secured"])
         scheme = "https" if secured else "http"
         host = str(values.get("s3.host", "")).strip()
         given = host.split("://", 1)[0].lower() if "://" in host else ""

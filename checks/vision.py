@@ -16,18 +16,12 @@ from typing import Any
 
 from preflight.engine.check import Check, Probe, StepFailed
 from preflight.net import Endpoint, http_client, http_request, parse_endpoint, reach_url
+from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
 DETECTORS = "vision.config.detectors"
 MAP_MATCHING = "vision.config.mapMatching"
 DEFAULT_DETECTOR_TIMEOUT_S = 30.0  # the install guide's example value
-
-
-def vision_applies(values: Values) -> str | None:
-    """Every Vision check is skipped when the Vision tier is off."""
-    if values.enabled("vision.enabled", True):
-        return None
-    return "Vision is disabled (vision.enabled: false)"
 
 
 # --- the shared HTTP probe ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ from preflight.net import (
     reach,
     tls_settings,
 )
+from preflight.values.chart import setting
 from preflight.values.load import Values
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.httpclient import HttpClient as Client
 
 MIN_MAJOR = 26
-DEFAULT_DATABASE = "axion_sense"
 HTTP_PORT, HTTPS_PORT = 8123, 8443
 SCRATCH_PREFIX = "sense_preflight_"
 
@@ -158,7 +158,7 @@ def _target(probe: Probe) -> Target:
         tls=tls_settings(probe, ca_file) if secure else None,
         username=str(values.get("clickhouse.username", "default")),
         password=str(values.get("clickhouse.password", "")),
-        database=str(values.get("clickhouse.database", DEFAULT_DATABASE)),
+        database=str(setting(values, "clickhouse.database")),
     )
 
 

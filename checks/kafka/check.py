@@ -31,10 +31,10 @@ from preflight.net import (
     tls_settings,
 )
 from preflight.net.fanout import each_address, in_parallel
+from preflight.values.chart import KAFKA_PROTOCOLS
 from preflight.values.load import Values
 
 DEFAULT_PORT = 9092
-PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 MIN_RELEASE = (3, 0)
 WANTED_BROKERS = 3
@@ -100,9 +100,9 @@ def _config(probe: Probe) -> Settings:
             )
         bootstraps = tuple(parse_endpoint(address, DEFAULT_PORT) for address in addresses)
         protocol = str(values.get("kafka.securityProtocol", "PLAINTEXT")).upper()
-        if protocol not in PROTOCOLS:
+        if protocol not in KAFKA_PROTOCOLS:
             raise StepFailed(
-                f"kafka.securityProtocol {protocol!r} is not one of {', '.join(PROTOCOLS)}",
+                f"kafka.securityProtocol {protocol!r} is not one of {', '.join(KAFKA_PROTOCOLS)}",
                 "use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (SASL_SSL for Confluent Cloud)",
             )
         mechanism = str(values.get("kafka.saslMechanism", "PLAIN")).upper()

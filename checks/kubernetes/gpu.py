@@ -12,6 +12,7 @@ from typing import Any
 
 from checks.kubernetes.api import Cluster, connect, rbac_step
 from preflight.engine.check import Check, Probe, StepFailed
+from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
 GPU = "nvidia.com/gpu"
@@ -37,9 +38,8 @@ _GFD_VERSIONS = {
 
 def applies(values: Values) -> str | None:
     """Only while Vision (and so Triton) is enabled."""
-    if values.enabled("vision.enabled", True):
-        return None
-    return "Vision is disabled (vision.enabled: false): no Triton, no GPU needed"
+    reason = vision_applies(values)
+    return None if reason is None else f"{reason}: no Triton, no GPU needed"
 
 
 def checks(values: Values) -> list[Check]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from preflight.engine.check import Check, Probe, Step, StepFailed
 from preflight.engine.deadline import Deadline, DeadlineExceeded
 from preflight.net import Endpoint, TlsSettings, judge_tls, parse_endpoint, reach, tls_handshake
+from preflight.values.chart import setting
 from preflight.values.load import Values
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ MIN_VERSION_NUM = 170000
 MIN_VERSION = "17"
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 #: What the chart opens by default, per replica (the install guide's defaults).
-DEFAULT_POOL = {"api": 20, "worker": 10}
 #: The message of the PostgreSQL protocol that asks the server for TLS (protocol 3, code 80877103).
 SSL_REQUEST = struct.pack("!II", 8, 80877103)
 
@@ -97,7 +97,7 @@ def params_from_values(values: Values, prefix: str) -> PgParams:
             f"missing {', '.join(f'{prefix}.{key}' for key in missing)}",
             "set them in your values file (or the password with --set)",
         )
-    port = parse_port(values.get(f"{prefix}.port", DEFAULT_PORT), f"{prefix}.port")
+    port = parse_port(setting(values, f"{prefix}.port") or DEFAULT_PORT, f"{prefix}.port")
     endpoint = parse_endpoint(str(values.get(f"{prefix}.host")), default_port=port)
     ca = values.get(f"{prefix}.sslRootCert")
     return PgParams(
@@ -515,12 +515,12 @@ def pool_demand(values: Values, which: str) -> int:
     the other database's when both sit on the same server."""
 
     def pods(name: str) -> int:
-        pool = int(values.get(f"postgres.{name}.maxPoolSize", DEFAULT_POOL[name]))
-        return pool * int(values.get(f"{name}.replicaCount", 1))
+        pool = int(setting(values, f"postgres.{name}.maxPoolSize"))
+        return pool * int(setting(values, f"{name}.replicaCount"))
 
     def server(name: str) -> tuple[str, int]:
         host = str(values.get(f"postgres.{name}.host", "")).strip().lower()
-        return host, int(values.get(f"postgres.{name}.port", DEFAULT_PORT))
+        return host, int(setting(values, f"postgres.{name}.port"))
 
     other = "worker" if which == "api" else "api"
     same = server(which) == server(other)
