@@ -266,14 +266,19 @@ def job(
     """
     from preflight.commands import job as job_manifests
     from preflight.commands.common import csv, source
+    from preflight.engine import registry
+    from preflight.values.chart import pull_secret_names
 
+    values = job_manifests.job_values(source(params))
+    selected = registry.select(registry.all_checks(values), csv(only), csv(skip))
     spec = job_manifests.JobSpec(
         namespace=namespace,
         name=name,
         image=image,
         values_secret=values_secret,
-        pull_secrets=tuple(job_manifests.pull_secret_names(source(params))),
+        pull_secrets=pull_secret_names(values),
         run_args=job_manifests.run_args(timeout, csv(only), csv(skip), strict, read_only),
+        access=job_manifests.declared_access(selected),
     )
     sys.stdout.write(job_manifests.render(spec))
 

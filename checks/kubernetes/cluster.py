@@ -12,10 +12,12 @@ import re
 from typing import Any
 
 from checks.kubernetes.api import Cluster, connect, enabled_blocks, rbac_step
-from preflight.engine.check import Check, Probe, StepFailed
+from preflight.engine.check import Access, Check, Probe, StepFailed
+from preflight.values.chart import pull_secret_names
 from preflight.values.load import Values
 
 MIN_VERSION = (1, 27)
+#: cert-manager's CRDs the chart's Certificate needs (read by name).
 CERT_MANAGER_CRDS = (
     "certificates.cert-manager.io",
     "issuers.cert-manager.io",
@@ -37,6 +39,20 @@ def checks(values: Values) -> list[Check]:
                 "api.ingressGrpc.className",
                 "api.certificate.issuerRef",
                 "global.imagePullSecrets",
+            ),
+            rbac=(
+                Access("", "namespaces", ("get",)),
+                Access("networking.k8s.io", "ingressclasses", ("list",)),
+                Access(
+                    "apiextensions.k8s.io", "customresourcedefinitions", ("get",), CERT_MANAGER_CRDS
+                ),
+                Access("cert-manager.io", "clusterissuers", ("get",)),
+                Access("cert-manager.io", "issuers", ("get",), namespaced=True),
+                *(
+                    [Access("", "secrets", ("get",), pull_secrets, namespaced=True)]
+                    if (pull_secrets := pull_secret_names(values))
+                    else []
+                ),
             ),
         )
     ]
@@ -192,8 +208,7 @@ def _not_ready(issuer: dict[str, Any]) -> str | None:
 def check_pull_secrets(probe: Probe, cluster: Cluster) -> None:
     """Each global.imagePullSecrets entry is a dockerconfigjson Secret in the namespace."""
     namespace = probe.options.namespace
-    entries = probe.values.get("global.imagePullSecrets") or []
-    names = [str(n) for e in entries if (n := e.get("name") if isinstance(e, dict) else e)]
+    names = pull_secret_names(probe.values)
     with rbac_step(probe, "pull-secrets") as step:
         problems = []
         for name in names:

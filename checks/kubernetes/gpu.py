@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from checks.kubernetes.api import Cluster, connect, rbac_step
-from preflight.engine.check import Check, Probe, StepFailed
+from preflight.engine.check import Access, Check, Probe, StepFailed
 from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
@@ -57,6 +57,7 @@ def checks(values: Values) -> list[Check]:
                 "vision.triton.resources",
             ),
             applies=applies,
+            rbac=(Access("", "nodes", ("list",)), Access("apps", "daemonsets", ("list",))),
         )
     ]
 

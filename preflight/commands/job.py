@@ -7,6 +7,7 @@ rights the `kubernetes` and `gpu` checks use; the values come from a Secret the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,17 +15,13 @@ import yaml
 
 from preflight import __version__
 from preflight.commands.common import fail
+from preflight.engine.check import Access, Check
 from preflight.engine.options import DEFAULT_IMAGE, DEFAULT_NAMESPACE
 from preflight.report.exit_codes import EXIT_BAD_INPUT
-from preflight.values.load import ValuesError, ValuesSource, load_values
+from preflight.values.load import Values, ValuesError, ValuesSource, load_values
 
 VALUES_DIR = "/etc/sense-preflight"
 VALUES_KEY = "custom-values.yaml"
-CERT_MANAGER_CRDS = [
-    "certificates.cert-manager.io",
-    "issuers.cert-manager.io",
-    "clusterissuers.cert-manager.io",
-]
 
 Manifest = dict[str, Any]
 
@@ -42,6 +39,8 @@ class JobSpec:
     pull_secrets: tuple[str, ...] = ()
     #: Extra `sense-preflight run` flags (--timeout, --only, --read-only, --strict…).
     run_args: tuple[str, ...] = ()
+    #: What the selected checks read from the Kubernetes API: the Job's RBAC.
+    access: tuple[Access, ...] = ()
     ttl_seconds: int = 3600
     active_deadline_seconds: int = 900
 
@@ -57,32 +56,30 @@ def _meta(spec: JobSpec, name: str, namespaced: bool = True) -> dict[str, Any]:
     return meta
 
 
-def _rule(group: str, resource: str, verbs: list[str], names: list[str] | None = None) -> Manifest:
-    rule: Manifest = {"apiGroups": [group], "resources": [resource], "verbs": verbs}
-    if names:
-        rule["resourceNames"] = names
+def _rule(access: Access) -> Manifest:
+    rule: Manifest = {
+        "apiGroups": [access.group],
+        "resources": [access.resource],
+        "verbs": list(access.verbs),
+    }
+    if access.names:
+        rule["resourceNames"] = list(access.names)
     return rule
 
 
-def cluster_rules() -> list[Manifest]:
-    """Cluster-wide reads of the checks: nodes, namespaces, DaemonSets, IngressClasses,
-    cert-manager's CRDs (by name) and ClusterIssuers."""
-    return [
-        _rule("", "nodes", ["list"]),
-        _rule("", "namespaces", ["get"]),
-        _rule("apps", "daemonsets", ["list"]),
-        _rule("networking.k8s.io", "ingressclasses", ["list"]),
-        _rule("apiextensions.k8s.io", "customresourcedefinitions", ["get"], CERT_MANAGER_CRDS),
-        _rule("cert-manager.io", "clusterissuers", ["get"]),
-    ]
+def cluster_rules(spec: JobSpec) -> list[Manifest]:
+    """The cluster-wide reads the checks declare (nodes, IngressClasses, CRDs by name…)."""
+    return [_rule(access) for access in spec.access if not access.namespaced]
 
 
 def namespace_rules(spec: JobSpec) -> list[Manifest]:
-    """Reads inside the namespace: Issuers, and the pull Secrets by name (never all Secrets)."""
-    rules = [_rule("cert-manager.io", "issuers", ["get"])]
-    if spec.pull_secrets:
-        rules.append(_rule("", "secrets", ["get"], list(spec.pull_secrets)))
-    return rules
+    """The reads inside the namespace (Issuers, the pull Secrets by name, never all Secrets)."""
+    return [_rule(access) for access in spec.access if access.namespaced]
+
+
+def declared_access(checks: Iterable[Check]) -> tuple[Access, ...]:
+    """Every distinct Kubernetes API read the checks declare, in their order."""
+    return tuple(dict.fromkeys(access for check in checks for access in check.rbac))
 
 
 def _binding(spec: JobSpec, kind: str, name: str, role_kind: str) -> Manifest:
@@ -168,7 +165,7 @@ def manifests(spec: JobSpec) -> list[Manifest]:
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
             "metadata": _meta(spec, cluster_name, namespaced=False),
-            "rules": cluster_rules(),
+            "rules": cluster_rules(spec),
         },
         _binding(spec, "ClusterRoleBinding", cluster_name, "ClusterRole"),
         {
@@ -209,15 +206,14 @@ def render(spec: JobSpec) -> str:
     return header + "---\n" + body
 
 
-def pull_secret_names(given: ValuesSource) -> list[str]:
-    """The names in global.imagePullSecrets of the given values (for the Job's manifests)."""
+def job_values(given: ValuesSource) -> Values:
+    """The given values (empty when none): the Job's manifests need only names from them."""
     if given.empty:
-        return []
+        return Values()
     try:
-        entries = load_values(given).get("global.imagePullSecrets") or []
+        return load_values(given)
     except ValuesError as exc:
         fail(EXIT_BAD_INPUT, "; ".join(exc.problems))
-    return [str(e.get("name") if isinstance(e, dict) else e) for e in entries]
 
 
 def run_args(

@@ -48,14 +48,29 @@ def always(values: Values) -> str | None:
 
 
 @dataclass(frozen=True)
+class Access:
+    """One kind of Kubernetes API read a check makes: the RBAC rule an in-cluster run needs.
+    `namespaced` rules are granted in the chart's namespace only; `names` narrows a rule to
+    those objects (never all Secrets)."""
+
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    names: tuple[str, ...] = ()
+    namespaced: bool = False
+
+
+@dataclass(frozen=True)
 class Check:
-    """A unit of the preflight. `applies` returns a skip reason, or None when it should run."""
+    """A unit of the preflight. `applies` returns a skip reason, or None when it should run;
+    `rbac` is what it reads from the Kubernetes API (the in-cluster Job grants exactly that)."""
 
     id: str
     title: str
     run: Callable[[Probe], None]
     reads: tuple[str, ...] = ()
     applies: Callable[[Values], str | None] = always
+    rbac: tuple[Access, ...] = ()
 
     @property
     def component(self) -> str:

@@ -37,6 +37,13 @@ def setting(values: Values, path: str) -> Any:
     return GUIDE_DEFAULTS.get(path) if value is None or value == "" else value
 
 
+def pull_secret_names(values: Values) -> tuple[str, ...]:
+    """The Secret names in global.imagePullSecrets (`- name: x` entries or plain strings)."""
+    entries = values.get("global.imagePullSecrets") or []
+    names = (entry.get("name") if isinstance(entry, dict) else entry for entry in entries)
+    return tuple(str(name) for name in names if name)
+
+
 def vision_enabled(values: Values) -> bool:
     """The Vision tier (detectors, Triton, map-matching) is on unless vision.enabled is false."""
     return values.enabled("vision.enabled", GUIDE_DEFAULTS["vision.enabled"])
