@@ -18,6 +18,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_VALUES = REPO_ROOT / "examples" / "custom-values.yaml"
 
 
+def holding_cli(seconds: float) -> list[str]:
+    """The command of the real CLI with each check paused `seconds` once its scratch object
+    exists (tests/holding.py); run it with cwd=REPO_ROOT."""
+    return [sys.executable, "-m", "tests.holding", f"{seconds:g}"]
+
+
 @dataclass(frozen=True)
 class CliResult:
     """Exit code, output and wall time of one `sense-preflight` run."""

@@ -3,7 +3,6 @@ servers: every outcome in text and JSON."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -25,12 +24,12 @@ from checks.kafka.protocol import (
     PRODUCE,
     infer_release,
 )
-from preflight.engine.check import TEST_HOLD_ENV, Probe
+from preflight.engine.check import Probe
 from preflight.engine.deadline import Deadline
 from preflight.engine.options import RunOptions
 from preflight.net import Endpoint
 from preflight.values.load import Values
-from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.cli import REPO_ROOT, CliResult, example_values, holding_cli, run_cli, write_values
 from tests.servers._process import free_port
 from tests.servers.hostile import HostileServers
 from tests.servers.kafka import KafkaBroker, KafkaRelay, tansu_or_skip, tls_fronted
@@ -434,28 +433,26 @@ def test_filter_by_env_needs_global_env(tmp_path: Path, kafka_tansu: KafkaBroker
 
 
 def test_interrupted_while_holding_the_topic(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
-    """The engine's fault-injection hold pauses the check once its topic exists; Ctrl-C then."""
-    hold = {TEST_HOLD_ENV: "20"}
-    stderr = interrupt(
-        tmp_path, kafka_broker.bootstrap, lambda: bool(leftovers(kafka_broker)), hold
-    )
+    """The check is held once its topic exists (tests/holding.py); Ctrl-C then."""
+    stderr = interrupt(tmp_path, kafka_broker.bootstrap, lambda: bool(leftovers(kafka_broker)), 20)
     assert "interrupted: cleanups ran" in stderr
     assert leftovers(kafka_broker) == []
 
 
 def interrupt(
-    folder: Path, bootstrap: str, ready: Callable[[], bool], env: dict[str, str] | None = None
+    folder: Path, bootstrap: str, ready: Callable[[], bool], hold_s: float | None = None
 ) -> str:
-    """Run the kafka check, press Ctrl-C once `ready()` is true, and return its stderr."""
+    """Run the kafka check (held `hold_s` once its topic exists, see tests/holding.py), press
+    Ctrl-C once `ready()` is true, and return its stderr."""
     values = example_values()
     values["kafka"] = {"bootstrapServers": bootstrap}
-    command = [sys.executable, "-m", "preflight", str(write_values(folder, values))]
+    cli_command = holding_cli(hold_s) if hold_s else [sys.executable, "-m", "preflight"]
     with subprocess.Popen(
-        [*command, "--only", "kafka", "--timeout", "30"],
+        [*cli_command, str(write_values(folder, values)), "--only", "kafka", "--timeout", "30"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        cwd=REPO_ROOT,
     ) as cli:
         deadline = time.monotonic() + 20
         while not ready():

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,8 +13,7 @@ import psycopg
 import pytest
 import trustme
 
-from preflight.engine.check import TEST_HOLD_ENV
-from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.cli import REPO_ROOT, CliResult, example_values, holding_cli, run_cli, write_values
 from tests.servers._process import tools_dir
 from tests.servers.hostile import HostileServers
 from tests.servers.postgres import PG17_BIN, PostgresRole, PostgresServer, postgres_server
@@ -447,8 +444,8 @@ def test_interrupted_roundtrip_leaves_nothing(
     values["postgres"]["api"] = database_values(postgres17)
     path = write_values(tmp_path, values)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "preflight", path, "--only", "postgres.api", "--timeout", "20"],
-        env={**os.environ, TEST_HOLD_ENV: "15"},
+        [*holding_cli(15), path, "--only", "postgres.api", "--timeout", "20"],
+        cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

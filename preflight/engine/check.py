@@ -15,7 +15,6 @@ A check's `run` walks the layers in order through `Probe.step`; the first step t
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,8 +28,6 @@ from preflight.report.result import CheckResult, Status, StepResult
 from preflight.values.load import Values
 
 log = logging.getLogger(__name__)
-
-TEST_HOLD_ENV = "SENSE_PREFLIGHT_TEST_HOLD_S"
 
 
 class StepFailed(Exception):
@@ -178,15 +175,16 @@ class Probe:
         with self._lock:
             self.steps.append(StepResult(name, Status.SKIP, reason))
 
-    def cleanup(self, description: str, action: Callable[[], Any]) -> None:
-        """Register an undo action for a write probe; it runs even if the run is interrupted.
+    def fail_current(self, detail: str, remediation: str = "") -> None:
+        """Record a failure raised outside any step (or by a check's bug) at the current step,
+        unless that step already failed."""
+        with self._lock:
+            if not self.steps or self.steps[-1].status is not Status.FAIL:
+                self.steps.append(StepResult(self.current_step, Status.FAIL, detail, remediation))
 
-        Fault-injection tests set SENSE_PREFLIGHT_TEST_HOLD_S to pause the check right after
-        its scratch object exists, so they can interrupt it there and see the cleanup run."""
+    def cleanup(self, description: str, action: Callable[[], Any]) -> None:
+        """Register an undo action for a write probe; it runs even if the run is interrupted."""
         self.cleanups.add(description, action)
-        hold = float(os.environ.get(TEST_HOLD_ENV) or 0)
-        if hold > 0:
-            time.sleep(min(hold, self.deadline.remaining()))
 
     def log(self, line: str) -> None:
         """Keep a client library's log line with this check (for the support bundle)."""

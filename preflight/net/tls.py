@@ -87,9 +87,15 @@ def tls_handshake(
         raise StepFailed(
             f"TLS: handshake failed: {exc.strerror or exc}", TLS_PROTOCOL_FIX
         ) from None
-    return tls, TlsInfo(
-        tls.version() or "unknown", _not_after(tls), settings.verify, settings.skipped
-    )
+    version = tls.version()
+    if version is None:
+        # A reset that lands before the handshake leaves the socket "not connected": Python
+        # then skips the handshake without raising, and no TLS session exists.
+        tls.close()
+        raise StepFailed(
+            "TLS: connection closed during the handshake (connection reset)", TLS_PROTOCOL_FIX
+        )
+    return tls, TlsInfo(version, _not_after(tls), settings.verify, settings.skipped)
 
 
 _TLS_VERIFY_FIX = (
