@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from preflight.engine.check import Check, Probe, StepFailed
 from preflight.net import Endpoint, http_client, http_request, parse_endpoint, reach_url
@@ -93,16 +92,15 @@ def run_detector(probe: Probe, index: int) -> None:
     """Probe the detector at `vision.config.detectors[index]`."""
     path = f"{DETECTORS}[{index}]"
     with probe.step("config") as step:
-        detector: dict[str, Any] = probe.values.get(path, {})
-        timeout_s = detector.get("timeoutSeconds") or DEFAULT_DETECTOR_TIMEOUT_S
+        timeout_s = probe.values.get(f"{path}.timeoutSeconds") or DEFAULT_DETECTOR_TIMEOUT_S
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s < 0:
             raise StepFailed(
                 f"{path}.timeoutSeconds must be a number of seconds",
                 f"set {path}.timeoutSeconds to e.g. 30.0",
             )
-        token = detector.get("authToken")
+        token = probe.values.get(f"{path}.authToken")
         target = HttpTarget.parse(
-            str(detector.get("apiUrl", "")),
+            str(probe.values.get(f"{path}.apiUrl", "")),
             ("token", f"{path}.authToken"),
             {"Authorization": f"Bearer {token}"} if token else {},
             slow_after_s=timeout_s / 2,

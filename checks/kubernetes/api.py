@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from preflight.engine.check import Probe, Step, StepFailed
 from preflight.engine.deadline import timeout_message
 from preflight.net import TlsSettings, parse_endpoint, reach
-from preflight.values.load import Values
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, Configuration
@@ -310,20 +309,3 @@ def rbac_step(probe: Probe, name: str) -> Iterator[Step]:
             yield step
         except Forbidden as exc:
             step.warn(exc.detail, exc.remediation)
-
-
-def enabled_blocks(values: Values, *keys: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every `<path>.<key>` mapping of the values with `enabled: true` (e.g. api.ingressGrpc)."""
-    found: list[tuple[str, dict[str, Any]]] = []
-
-    def walk(node: Any, path: str) -> None:
-        if not isinstance(node, dict):
-            return
-        for key, child in node.items():
-            child_path = f"{path}.{key}" if path else str(key)
-            if key in keys and isinstance(child, dict) and child.get("enabled") is True:
-                found.append((child_path, child))
-            walk(child, child_path)
-
-    walk(dict(values.data), "")
-    return found

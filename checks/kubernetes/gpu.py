@@ -16,6 +16,8 @@ from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
 GPU = "nvidia.com/gpu"
+#: Triton's values that decide where its pod may run.
+TRITON_SCHEDULING = ("tolerations", "nodeSelector", "affinity", "resources")
 _PLUGIN_FIX = (
     "install the NVIDIA device plugin (or the NVIDIA GPU Operator) so that GPU nodes advertise "
     "nvidia.com/gpu"
@@ -51,10 +53,7 @@ def checks(values: Values) -> list[Check]:
             run=run,
             reads=(
                 "vision.enabled",
-                "vision.triton.tolerations",
-                "vision.triton.nodeSelector",
-                "vision.triton.affinity",
-                "vision.triton.resources",
+                *(f"vision.triton.{key}" for key in TRITON_SCHEDULING),
             ),
             applies=applies,
             rbac=(Access("", "nodes", ("list",)), Access("apps", "daemonsets", ("list",))),
@@ -163,7 +162,7 @@ def _pods(daemonset: dict[str, Any]) -> tuple[int, int]:
 
 def check_scheduling(probe: Probe, gpu_nodes: list[dict[str, Any]]) -> None:
     """Triton's tolerations, nodeSelector, affinity and GPU request fit at least one GPU node."""
-    triton = probe.values.get("vision.triton") or {}
+    triton = {key: probe.values.get(f"vision.triton.{key}") for key in TRITON_SCHEDULING}
     with probe.step("scheduling") as step:
         reasons = {n["metadata"]["name"]: why_not_scheduled(n, triton) for n in gpu_nodes}
         fits = [name for name, why in reasons.items() if not why]

@@ -618,7 +618,15 @@ def _reads(which: str) -> tuple[str, ...]:
         "sslRootCert",
         "maxPoolSize",
     )
-    return (*(f"postgres.{which}.{key}" for key in keys), f"{which}.replicaCount")
+    other = "worker" if which == "api" else "api"
+    # the capacity step adds the other database's pods when both share a server
+    shared = (f"postgres.{other}.{key}" for key in ("host", "port", "maxPoolSize"))
+    return (
+        *(f"postgres.{which}.{key}" for key in keys),
+        f"{which}.replicaCount",
+        *shared,
+        f"{other}.replicaCount",
+    )
 
 
 def checks(values: Values) -> list[Check]:
