@@ -37,9 +37,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.servers._http_fake import FakeHandler, FakeHttpServer
 from tests.servers._process import ServerProcess, free_port, start_process, wait_for_port
 from tests.servers._tls import CertFiles, issue_cert
-from tests.servers.detectors import JsonHandler, ThreadedServer, server_tls
 
 REPOSITORY = "axion/sense-api"
 PINNED_TAG = "1.0.0"
@@ -290,13 +290,13 @@ class _TokenSigner:
         return f"{signing_input}.{_b64url(signature)}"
 
 
-def _token_handler(signer: _TokenSigner, username: str, password: str) -> type[JsonHandler]:
+def _token_handler(signer: _TokenSigner, username: str, password: str) -> type[FakeHandler]:
     """GET /token?service=&scope=: Basic credentials → a token granting pull on the scopes asked;
     no credentials → an anonymous token granting nothing (as Docker Hub and Harbor do for a
     private repository); wrong credentials → 401."""
     expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
-    class TokenHandler(JsonHandler):
+    class TokenHandler(FakeHandler):
         def do_GET(self) -> None:
             header = self.headers.get("Authorization", "")
             if header and header != expected:
@@ -323,24 +323,22 @@ def registry_token(test_ca: trustme.CA, session_dir: Path) -> Iterator[Registry]
     tls = issue_cert(test_ca, folder / "tls")
     signer = _TokenSigner.issued_by(test_ca)
 
-    token_server = ThreadedServer(_token_handler(signer, username, password), server_tls(tls))
-    realm = f"https://127.0.0.1:{token_server.port}/token"
-
-    auth = {
-        "token": {
-            "realm": realm,
-            "service": TOKEN_SERVICE,
-            "issuer": TOKEN_ISSUER,
-            "rootcertbundle": str(tls.ca),
+    handler = _token_handler(signer, username, password)
+    with FakeHttpServer(handler, tls.server_context()) as token_server:
+        auth = {
+            "token": {
+                "realm": f"{token_server.url}/token",
+                "service": TOKEN_SERVICE,
+                "issuer": TOKEN_ISSUER,
+                "rootcertbundle": str(tls.ca),
+            }
         }
-    }
-    server, port = _start_registry("registry-token", folder, auth, tls=tls)
-    try:
-        push_scope = [{"type": "repository", "name": REPOSITORY, "actions": ["pull", "push"]}]
-        headers = {"Authorization": f"Bearer {signer.token('fixture', push_scope)}"}
-        host = f"localhost:{port}"
-        described = Registry(f"https://{host}", host, "bearer", username, password, ca=tls.ca)
-        yield described.pushed({"headers": headers})
-    finally:
-        server.stop()
-        token_server.stop()
+        server, port = _start_registry("registry-token", folder, auth, tls=tls)
+        try:
+            push_scope = [{"type": "repository", "name": REPOSITORY, "actions": ["pull", "push"]}]
+            headers = {"Authorization": f"Bearer {signer.token('fixture', push_scope)}"}
+            host = f"localhost:{port}"
+            described = Registry(f"https://{host}", host, "bearer", username, password, ca=tls.ca)
+            yield described.pushed({"headers": headers})
+        finally:
+            server.stop()
