@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,10 +35,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.servers._http_fake import FakeHandler, FakeHttpServer
+from tests.servers._jwt import b64url, sign_rs256
 
 TENANT = "3f1c5b9e-8d2a-4c6b-9e7f-0a1b2c3d4e5f"
 API_APP_ID = "9b4e2f61-7c3d-4a58-b1e0-5d6c7f8a9b0c"  # the API's app registration
@@ -57,12 +56,8 @@ class EntraTenant:
     api_app_id_uri: str = API_APP_ID_URI
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _int_b64url(number: int) -> str:
-    return _b64url(number.to_bytes((number.bit_length() + 7) // 8, "big"))
+    return b64url(number.to_bytes((number.bit_length() + 7) // 8, "big"))
 
 
 class _Tenant:
@@ -73,7 +68,7 @@ class _Tenant:
         self.client_id = client_id
         self.client_secret = client_secret
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = _b64url(uuid.uuid4().bytes)
+        self.kid = b64url(uuid.uuid4().bytes)
 
     @property
     def issuer(self) -> str:
@@ -129,11 +124,7 @@ class _Tenant:
             "tid": TENANT,
             "ver": "2.0",
         }
-        signing_input = ".".join(
-            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
-        )
-        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64url(signature)}"
+        return sign_rs256(self.key, header, claims)
 
     def token(self, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, Any]:
         """The token endpoint's answer (status, JSON body) to a client_credentials request."""

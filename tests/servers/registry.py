@@ -34,10 +34,11 @@ import httpx
 import pytest
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.servers._http_fake import FakeHandler, FakeHttpServer
+from tests.servers._jwt import sign_rs256
 from tests.servers._process import ServerProcess, free_port, start_process, wait_for_port
 from tests.servers._tls import CertFiles, issue_cert
 
@@ -252,10 +253,6 @@ def registry(test_ca: trustme.CA, session_dir: Path) -> Iterator[Registry]:
 # --- the token server (Docker's token authentication spec) -------------------------------------
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 @dataclass(frozen=True)
 class _TokenSigner:
     """Signs registry tokens (RS256 JWTs) with a key whose certificate the test CA issued."""
@@ -285,9 +282,7 @@ class _TokenSigner:
             "jti": uuid.uuid4().hex,
             "access": access,
         }
-        signing_input = ".".join(_b64url(json.dumps(part).encode()) for part in (header, claims))
-        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64url(signature)}"
+        return sign_rs256(self.key, header, claims)
 
 
 def _token_handler(signer: _TokenSigner, username: str, password: str) -> type[FakeHandler]:
