@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,12 @@ class CertFiles:
     ca: Path
     cert: Path
     key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """A server-side TLS context that presents this certificate."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
 
 
 def issue_cert(

@@ -28,20 +28,18 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-HOST = "127.0.0.1"
+from tests.servers._http_fake import FakeHandler, FakeHttpServer
+from tests.servers._jwt import b64url, sign_rs256
+
 TENANT = "3f1c5b9e-8d2a-4c6b-9e7f-0a1b2c3d4e5f"
 API_APP_ID = "9b4e2f61-7c3d-4a58-b1e0-5d6c7f8a9b0c"  # the API's app registration
 API_APP_ID_URI = "api://axion-sense-api"
@@ -58,23 +56,19 @@ class EntraTenant:
     api_app_id_uri: str = API_APP_ID_URI
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _int_b64url(number: int) -> str:
-    return _b64url(number.to_bytes((number.bit_length() + 7) // 8, "big"))
+    return b64url(number.to_bytes((number.bit_length() + 7) // 8, "big"))
 
 
 class _Tenant:
     """The tenant's state: its signing key and the one registered client."""
 
-    def __init__(self, base: str, client_id: str, client_secret: str) -> None:
-        self.base = base
+    def __init__(self, client_id: str, client_secret: str) -> None:
+        self.base = ""  # the server's URL, once it listens
         self.client_id = client_id
         self.client_secret = client_secret
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = _b64url(uuid.uuid4().bytes)
+        self.kid = b64url(uuid.uuid4().bytes)
 
     @property
     def issuer(self) -> str:
@@ -130,11 +124,7 @@ class _Tenant:
             "tid": TENANT,
             "ver": "2.0",
         }
-        signing_input = ".".join(
-            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
-        )
-        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64url(signature)}"
+        return sign_rs256(self.key, header, claims)
 
     def token(self, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, Any]:
         """The token endpoint's answer (status, JSON body) to a client_credentials request."""
@@ -207,40 +197,28 @@ def _basic(header: str) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
-def _handler(tenant: _Tenant) -> type[BaseHTTPRequestHandler]:
+def _handler(tenant: _Tenant) -> type[FakeHandler]:
     prefix = f"/{TENANT}"
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    class Handler(FakeHandler):
+        json_type = "application/json; charset=utf-8"
 
         def do_GET(self) -> None:
             if self.path == f"{prefix}/v2.0/.well-known/openid-configuration":
-                self._send(200, tenant.discovery())
+                self.reply(200, tenant.discovery())
             elif self.path == f"{prefix}/discovery/v2.0/keys":
-                self._send(200, tenant.keys())
+                self.reply(200, tenant.keys())
             else:
-                self._send(404, {"error": "not_found"})
+                self.reply(404, {"error": "not_found"})
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            form = {
-                key: values[0] for key, values in parse_qs(self.rfile.read(length).decode()).items()
-            }
+            form = {key: values[0] for key, values in parse_qs(self.read_body().decode()).items()}
             if self.path != f"{prefix}/oauth2/v2.0/token":
-                self._send(404, {"error": "not_found"})
+                self.reply(404, {"error": "not_found"})
             elif form.get("grant_type") != "client_credentials":
-                self._send(*_error(400, "unsupported_grant_type", 70003, _GRANT))
+                self.reply(*_error(400, "unsupported_grant_type", 70003, _GRANT))
             else:
-                self._send(*tenant.token(form, _basic(self.headers.get("Authorization", ""))))
+                self.reply(*tenant.token(form, _basic(self.headers.get("Authorization", ""))))
 
     return Handler
 
@@ -248,11 +226,7 @@ def _handler(tenant: _Tenant) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture(scope="session")
 def entra_tenant() -> Iterator[EntraTenant]:
     """The fake Entra ID tenant, with the API's client registered."""
-    server = ThreadingHTTPServer((HOST, 0), BaseHTTPRequestHandler)
-    base = f"http://{HOST}:{server.server_address[1]}"
-    tenant = _Tenant(base, str(uuid.uuid4()), "Ex8Q~entra-client-secret-value-41")
-    server.RequestHandlerClass = _handler(tenant)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield EntraTenant(tenant.issuer, tenant.client_id, tenant.client_secret)
-    server.shutdown()
-    server.server_close()
+    tenant = _Tenant(str(uuid.uuid4()), "Ex8Q~entra-client-secret-value-41")
+    with FakeHttpServer(_handler(tenant)) as server:
+        tenant.base = server.url
+        yield EntraTenant(tenant.issuer, tenant.client_id, tenant.client_secret)

@@ -276,10 +276,8 @@ def tls_fronted(
     tls_port = free_port()
     source = tansu_or_skip(session_dir, advertised_port=tls_port)
     cert = issue_cert(test_ca, session_dir / name, valid_days=cert_days)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert.cert), str(cert.key))
     for broker in source:
-        terminator = KafkaRelay(tls_port, broker.port, context)
+        terminator = KafkaRelay(tls_port, broker.port, cert.server_context())
         try:
             yield KafkaBroker(
                 name,

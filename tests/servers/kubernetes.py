@@ -25,15 +25,12 @@ The cluster's contents live in a `ClusterState` that each test may replace
 from __future__ import annotations
 
 import base64
-import json
 import re
 import ssl
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -43,6 +40,7 @@ import trustme
 import yaml
 
 from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.servers._http_fake import FakeHandler, FakeHttpServer
 from tests.servers._tls import issue_cert
 
 Obj = dict[str, Any]
@@ -378,30 +376,22 @@ def selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
 class FakeKubeApiServer:
     """The fake apiserver: an HTTPS server in a thread of the test process."""
 
-    def __init__(self, cert_file: Path, key_file: Path) -> None:
+    def __init__(self, tls: ssl.SSLContext) -> None:
         self.state = default_state()
         self.requests: list[tuple[str, str, str]] = []  # (method, path, user)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
         fake = self
 
         class Handler(_Handler):
             server_fake = fake
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.socket = context.wrap_socket(
-            self._httpd.socket, server_side=True, do_handshake_on_connect=False
-        )
-        self.port: int = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._httpd = FakeHttpServer(Handler, tls)
+        self.port = self._httpd.port
 
     def start(self) -> None:
-        self._thread.start()
+        self._httpd.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._httpd.stop()
 
     # The routing: (status code, body) for one GET.
 
@@ -573,14 +563,10 @@ class FakeKubeApiServer:
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     """One connection to the fake; routing lives in FakeKubeApiServer."""
 
-    protocol_version = "HTTP/1.1"
     server_fake: FakeKubeApiServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request stderr log; requests are kept in `fake.requests`."""
 
     def _user(self) -> tuple[bool, str | None]:
         """(authenticated-or-anonymous, user); (False, None) for a token the fake rejects."""
@@ -592,16 +578,11 @@ class _Handler(BaseHTTPRequestHandler):
         return (scheme.lower() == "bearer" and user is not None), user
 
     def _send(self, code: int, body: Any) -> None:
+        audit = {"Audit-Id": "00000000-0000-4000-8000-000000000000"}
         if isinstance(body, str):
-            data, ctype = body.encode(), "text/plain; charset=utf-8"
+            self.send(code, body.encode(), "text/plain; charset=utf-8", audit)
         else:
-            data, ctype = json.dumps(body).encode(), "application/json"
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Audit-Id", "00000000-0000-4000-8000-000000000000")
-        self.end_headers()
-        self.wfile.write(data)
+            self.reply(code, body, audit)
 
     def _handle(self) -> None:
         fake = self.server_fake
@@ -611,9 +592,7 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path in fake.state.stall:
             time.sleep(STALL_S)
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.read_body()
         if not ok:
             self._send(401, _status(401, "Unauthorized", "Unauthorized"))
         elif self.command != "GET":
@@ -728,7 +707,7 @@ class KubeCluster:
 def kube_apiserver(test_ca: trustme.CA, session_dir: Path) -> Iterator[KubeApiServer]:
     """The fake kube-apiserver, started once per session in a thread of the test process."""
     certs = issue_cert(test_ca, session_dir / "kube-apiserver")
-    fake = FakeKubeApiServer(certs.cert, certs.key)
+    fake = FakeKubeApiServer(certs.server_context())
     fake.start()
     try:
         yield KubeApiServer(
