@@ -144,6 +144,11 @@ run_options = _apply(
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="Docker config.json with registry credentials.",
         ),
+        click.option(
+            "--oidc-scope",
+            metavar="SCOPE",
+            help="Scope the oidc check asks a client_credentials token for (preflight only).",
+        ),
     ]
 )
 
