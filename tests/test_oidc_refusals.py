@@ -44,6 +44,24 @@ def _run(
     return result
 
 
+def _silent(tmp_path: Path, idp: SilentIdp, *extra: str, secret: str = "") -> CliResult:
+    """The check against the silent provider, as its client (with this secret)."""
+    return _run(tmp_path, idp.authority, (idp.client_id, secret or idp.client_secret), *extra)
+
+
+def _auth0(
+    tmp_path: Path, tenant: Auth0Tenant, client: tuple[str, str] = ("", ""), **oidc: Any
+) -> CliResult:
+    """The check against the Auth0 tenant, by default as its M2M app for its API."""
+    oidc.setdefault("audience", tenant.api_identifier)
+    return _run(
+        tmp_path,
+        tenant.authority,
+        client if client[0] else (tenant.client_id, tenant.client_secret),
+        **oidc,
+    )
+
+
 def _steps(result: CliResult) -> dict[str, dict[str, Any]]:
     return {step["name"]: step for step in result.check("oidc")["steps"]}
 
@@ -54,7 +72,7 @@ def _steps(result: CliResult) -> dict[str, dict[str, Any]]:
 def test_silent_403_warns_naming_it_and_the_scope_option(
     tmp_path: Path, silent_idp: SilentIdp
 ) -> None:
-    result = _run(tmp_path, silent_idp.authority, (silent_idp.client_id, silent_idp.client_secret))
+    result = _silent(tmp_path, silent_idp)
     check = result.check("oidc")
     assert (result.code, check["status"]) == (0, "warn"), check
     steps = _steps(result)
@@ -73,30 +91,20 @@ def test_silent_403_warns_naming_it_and_the_scope_option(
     assert NOT_VERIFIED in detail and "RFC 6749 §5.2" in detail
     assert "grant_types_supported authorization_code, implicit" in detail
     assert "--oidc-scope SCOPE" in check["remediation"]
-    strict = _run(
-        tmp_path,
-        silent_idp.authority,
-        (silent_idp.client_id, silent_idp.client_secret),
-        "--strict",
-    )
+    strict = _silent(tmp_path, silent_idp, "--strict")
     assert strict.code == 4
 
 
 def test_silent_403_to_a_wrong_secret_is_no_proof_either(
     tmp_path: Path, silent_idp: SilentIdp
 ) -> None:
-    result = _run(tmp_path, silent_idp.authority, (silent_idp.client_id, WRONG))
+    result = _silent(tmp_path, silent_idp, secret=WRONG)
     assert (result.code, result.check("oidc")["status"]) == (0, "warn")
     assert NOT_VERIFIED in _steps(result)["client"]["detail"]
 
 
 def test_the_right_scope_passes(tmp_path: Path, silent_idp: SilentIdp) -> None:
-    result = _run(
-        tmp_path,
-        silent_idp.authority,
-        (silent_idp.client_id, silent_idp.client_secret),
-        *("--oidc-scope", silent_idp.scope),
-    )
+    result = _silent(tmp_path, silent_idp, "--oidc-scope", silent_idp.scope)
     check = result.check("oidc")
     assert (result.code, check["status"]) == (0, "pass"), check
     assert check["facts"]["requested_scope"] == silent_idp.scope
@@ -107,12 +115,7 @@ def test_the_right_scope_passes(tmp_path: Path, silent_idp: SilentIdp) -> None:
 
 
 def test_a_wrong_secret_with_the_right_scope_fails(tmp_path: Path, silent_idp: SilentIdp) -> None:
-    result = _run(
-        tmp_path,
-        silent_idp.authority,
-        (silent_idp.client_id, WRONG),
-        *("--oidc-scope", silent_idp.scope),
-    )
+    result = _silent(tmp_path, silent_idp, "--oidc-scope", silent_idp.scope, secret=WRONG)
     step = result.failed_step("oidc")
     assert (result.code, step["name"]) == (3, "client"), result.check("oidc")
     assert step["detail"] == (
@@ -124,12 +127,7 @@ def test_a_wrong_secret_with_the_right_scope_fails(tmp_path: Path, silent_idp: S
 def test_a_scope_the_client_may_not_use_warns_with_scope_invalid(
     tmp_path: Path, silent_idp: SilentIdp
 ) -> None:
-    result = _run(
-        tmp_path,
-        silent_idp.authority,
-        (silent_idp.client_id, silent_idp.client_secret),
-        *("--oidc-scope", "openid"),
-    )
+    result = _silent(tmp_path, silent_idp, "--oidc-scope", "openid")
     steps = _steps(result)
     assert result.check("oidc")["status"] == "warn"
     assert [name for name in steps if name.startswith("client")] == ["client attempt 1", "client"]
@@ -146,12 +144,7 @@ def test_a_scope_the_client_may_not_use_warns_with_scope_invalid(
 
 def test_auth0_passes_through_the_audience_retry(tmp_path: Path, auth0_tenant: Auth0Tenant) -> None:
     tenant = auth0_tenant
-    result = _run(
-        tmp_path,
-        tenant.authority,
-        (tenant.client_id, tenant.client_secret),
-        audience=tenant.api_identifier,
-    )
+    result = _auth0(tmp_path, tenant)
     check = result.check("oidc")
     assert (result.code, check["status"]) == (0, "pass"), check
     steps = _steps(result)
@@ -169,9 +162,7 @@ def test_auth0_passes_through_the_audience_retry(tmp_path: Path, auth0_tenant: A
 
 def test_auth0_wrong_secret_fails_at_once(tmp_path: Path, auth0_tenant: Auth0Tenant) -> None:
     tenant = auth0_tenant
-    result = _run(
-        tmp_path, tenant.authority, (tenant.client_id, WRONG), audience=tenant.api_identifier
-    )
+    result = _auth0(tmp_path, tenant, (tenant.client_id, WRONG))
     step = result.failed_step("oidc")
     assert (result.code, step["name"]) == (3, "client")
     assert step["detail"] == "client id or secret wrong (access_denied: Unauthorized)"
@@ -180,12 +171,7 @@ def test_auth0_wrong_secret_fails_at_once(tmp_path: Path, auth0_tenant: Auth0Ten
 
 def test_auth0_app_without_the_grant_warns(tmp_path: Path, auth0_tenant: Auth0Tenant) -> None:
     tenant = auth0_tenant
-    result = _run(
-        tmp_path,
-        tenant.authority,
-        (tenant.interactive_id, tenant.interactive_secret),
-        audience=tenant.api_identifier,
-    )
+    result = _auth0(tmp_path, tenant, (tenant.interactive_id, tenant.interactive_secret))
     check = result.check("oidc")
     assert (result.code, check["status"]) == (0, "warn")
     assert "client attempt 1" not in _steps(result)
@@ -198,12 +184,7 @@ def test_auth0_app_without_the_grant_warns(tmp_path: Path, auth0_tenant: Auth0Te
 
 def test_auth0_api_without_a_client_grant_warns(tmp_path: Path, auth0_tenant: Auth0Tenant) -> None:
     tenant = auth0_tenant
-    result = _run(
-        tmp_path,
-        tenant.authority,
-        (tenant.client_id, tenant.client_secret),
-        audience=tenant.ungranted_api,
-    )
+    result = _auth0(tmp_path, tenant, audience=tenant.ungranted_api)
     assert result.check("oidc")["status"] == "warn"
     detail = _steps(result)["client"]["detail"]
     assert f'Client is not authorized to access "{tenant.ungranted_api}"' in detail

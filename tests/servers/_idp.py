@@ -96,6 +96,15 @@ def client_credentials(authorization: str, form: dict[str, str]) -> tuple[str, s
 
 
 @dataclass(frozen=True)
+class IdpClient:
+    """What a test gets of a fake provider: its authority and a registered client."""
+
+    authority: str
+    client_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
 class Answer:
     """A fake's HTTP answer: status, JSON body (None: an empty body), extra headers."""
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers._idp import Answer, FakeIdp, serve
+from tests.servers._idp import Answer, FakeIdp, IdpClient, serve
 
 API_IDENTIFIER = "https://api.axion-sense.test"
 UNGRANTED_API = "https://billing.axion-sense.test"  # an API the M2M app has no client grant for
@@ -37,12 +37,9 @@ _CLIENT_GRANTS_DOC = "https://auth0.com/docs/api/v2#!/Client_Grants/post_client_
 
 
 @dataclass(frozen=True)
-class Auth0Tenant:
+class Auth0Tenant(IdpClient):
     """The fake tenant: its authority, the M2M application, and one without the grant."""
 
-    authority: str
-    client_id: str
-    client_secret: str
     interactive_id: str
     interactive_secret: str
     api_identifier: str = API_IDENTIFIER

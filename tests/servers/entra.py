@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers._idp import Answer, FakeIdp, serve
+from tests.servers._idp import Answer, FakeIdp, IdpClient, serve
 
 TENANT = "3f1c5b9e-8d2a-4c6b-9e7f-0a1b2c3d4e5f"
 API_APP_ID = "9b4e2f61-7c3d-4a58-b1e0-5d6c7f8a9b0c"  # the API's app registration
@@ -42,12 +42,9 @@ API_APP_ID_URI = "api://axion-sense-api"
 
 
 @dataclass(frozen=True)
-class EntraTenant:
+class EntraTenant(IdpClient):
     """The fake tenant: its authority, and the API client's registration."""
 
-    authority: str
-    client_id: str
-    client_secret: str
     api_app_id: str = API_APP_ID
     api_app_id_uri: str = API_APP_ID_URI
 

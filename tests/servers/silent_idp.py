@@ -20,18 +20,15 @@ from typing import Any
 
 import pytest
 
-from tests.servers._idp import Answer, FakeIdp, serve
+from tests.servers._idp import Answer, FakeIdp, IdpClient, serve
 
 CLIENT_SCOPE = "sense-api/read"
 
 
 @dataclass(frozen=True)
-class SilentIdp:
+class SilentIdp(IdpClient):
     """The fake provider's issuer and the one client, allowed only `scope`."""
 
-    authority: str
-    client_id: str
-    client_secret: str
     scope: str = CLIENT_SCOPE
 
 
