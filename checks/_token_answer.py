@@ -65,6 +65,9 @@ class Refusal:
     def meaning(self) -> Meaning:
         if self.error == "invalid_client" or ENTRA_UNKNOWN_APP in self.description:
             return Meaning.BAD_CLIENT
+        # Keycloak answers a wrong secret 401 unauthorized_client, Auth0 401 access_denied.
+        if self.status == 401 and (self.challenge or self.error):
+            return Meaning.BAD_CLIENT
         if self.error in GRANT_ERRORS or (
             # oidc-provider: invalid_request "requested grant type is not allowed for this client"
             self.error == "invalid_request" and "grant" in self.description.lower()
@@ -72,8 +75,6 @@ class Refusal:
             return Meaning.GRANT
         if self.error in SCOPE_ERRORS:
             return Meaning.SCOPE
-        if self.status == 401 and (self.challenge or self.error):
-            return Meaning.BAD_CLIENT
         return Meaning.UNKNOWN
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from checks._token_answer import Meaning, Refusal
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers._idp import verified_claims
 from tests.servers.auth0 import Auth0Tenant
@@ -310,3 +311,49 @@ def test_fake_auth0_token_is_a_jwt_for_the_audience(auth0_tenant: Auth0Tenant) -
         "client-credentials",
         f"{tenant.client_id}@clients",
     )
+
+
+# --- what each provider's refusal proves, as documented (no server of theirs runs here) -----
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "meaning"),
+    [
+        (401, {"error": "invalid_client"}, {}, Meaning.BAD_CLIENT),  # RFC 6749 §5.2
+        (400, {"error": "invalid_client"}, {}, Meaning.BAD_CLIENT),
+        (401, None, {"WWW-Authenticate": "Basic"}, Meaning.BAD_CLIENT),
+        # Keycloak: a wrong secret, then a client without service accounts
+        (
+            401,
+            {"error": "unauthorized_client", "error_description": "Invalid client credentials"},
+            {},
+            Meaning.BAD_CLIENT,
+        ),
+        (
+            400,
+            {
+                "error": "unauthorized_client",
+                "error_description": "Client not enabled to retrieve service account",
+            },
+            {},
+            Meaning.GRANT,
+        ),
+        (400, {"error": "unsupported_grant_type"}, {}, Meaning.GRANT),
+        (400, {"error": "invalid_scope"}, {}, Meaning.SCOPE),
+        (400, {"error": "scope_invalid"}, {}, Meaning.SCOPE),
+        (400, {"error": "invalid_target"}, {}, Meaning.SCOPE),  # RFC 8707
+        (403, None, {}, Meaning.UNKNOWN),
+        (400, None, {}, Meaning.UNKNOWN),
+        (401, None, {}, Meaning.UNKNOWN),  # no challenge, no error: a proxy's, maybe
+        (500, {"error": "server_error"}, {}, Meaning.UNKNOWN),
+    ],
+)
+def test_what_a_refusal_proves(
+    status: int, body: dict[str, str] | None, headers: dict[str, str], meaning: Meaning
+) -> None:
+    response = (
+        httpx.Response(status, json=body, headers=headers)
+        if body
+        else httpx.Response(status, headers=headers)
+    )
+    assert Refusal.of(response).meaning is meaning
