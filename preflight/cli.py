@@ -251,6 +251,7 @@ def schema(output: Path | None) -> None:
 @click.option("--skip", multiple=True, metavar="ID[,ID]", help="Checks to skip in the Job.")
 @click.option("--strict", is_flag=True, help="Warnings fail the Job.")
 @click.option("--read-only", is_flag=True, help="No write probes in the Job.")
+@click.option("--oidc-scope", metavar="SCOPE", help="Scope the Job's oidc check asks for.")
 def job(
     namespace: str,
     image: str,
@@ -261,6 +262,7 @@ def job(
     skip: tuple[str, ...],
     strict: bool,
     read_only: bool,
+    oidc_scope: str | None,
     **params: Any,
 ) -> None:
     """Print the manifests that run the same preflight as a Job in the cluster.
@@ -277,6 +279,7 @@ def job(
         *(["--skip", ",".join(app.csv(skip))] if skip else []),
         *(["--strict"] if strict else []),
         *(["--read-only"] if read_only else []),
+        *(["--oidc-scope", oidc_scope] if oidc_scope else []),
     ]
     spec = job_manifests.JobSpec(
         namespace=namespace,
