@@ -17,7 +17,8 @@ Fixtures, each started once per session on a free loopback port, only when a tes
 Sources, in order: `SENSE_TEST_OIDC_ISSUER` / `SENSE_TEST_OIDC_TLS_ISSUER` (with
 `SENSE_TEST_OIDC_TLS_CA`, a PEM file) name a provider of your own for the first two fixtures; it
 must know the clients given as JSON in `SENSE_TEST_OIDC_CLIENTS`
-(`{"service": ["id", "secret"], "opaque": [...], "other_audience": [...], "interactive": [...]}`).
+(`{"service": ["id", "secret"], "opaque": [...], "other_audience": [...], "interactive": [...]}`;
+the service client allowed the scope `api:read` and not `api:write`).
 Else the local Node process. There is no container image of oidc-provider, so no testcontainers
 path; without Node or the package the tests are skipped with the reason.
 """
