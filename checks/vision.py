@@ -60,11 +60,20 @@ def probe_http(probe: Probe, target: HttpTarget) -> None:
         answer = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
         probe.facts["http_status"] = response.status_code
         probe.facts["first_byte_s"] = round(first_byte_s, 3)
-        if response.status_code in (401, 403) and target.headers:
+        if response.status_code == 401 and target.headers:
             raise StepFailed(
                 f"{target.credential} rejected: {answer}",
                 f"check {target.secret_value}: the service refused it",
             )
+        if response.status_code == 403 and target.headers:  # RFC 9110 15.5.4: not "invalid"
+            step.warn(
+                f"{target.credential} not verified: the service answered {answer} to a HEAD "
+                "request; a 403 refuses this request, not necessarily the credential (an upload "
+                "endpoint or a gateway may forbid HEAD and still take the POSTs it receives)",
+                f"if uploads are refused too, check {target.secret_value} and the rights the "
+                "service gives it",
+            )
+            return
         if response.status_code in (401, 403):
             step.warn(
                 f"endpoint requires auth ({answer}) but {target.secret_value} is not set",

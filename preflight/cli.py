@@ -145,6 +145,11 @@ run_options = _apply(
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="Docker config.json with registry credentials.",
         ),
+        click.option(
+            "--oidc-scope",
+            metavar="SCOPE",
+            help="Scope the oidc check asks a client_credentials token for (preflight only).",
+        ),
     ]
 )
 
@@ -247,6 +252,7 @@ def schema(output: Path | None) -> None:
 @click.option("--skip", multiple=True, metavar="ID[,ID]", help="Checks to skip in the Job.")
 @click.option("--strict", is_flag=True, help="Warnings fail the Job.")
 @click.option("--read-only", is_flag=True, help="No write probes in the Job.")
+@click.option("--oidc-scope", metavar="SCOPE", help="Scope the Job's oidc check asks for.")
 def job(
     namespace: str,
     image: str,
@@ -257,6 +263,7 @@ def job(
     skip: tuple[str, ...],
     strict: bool,
     read_only: bool,
+    oidc_scope: str | None,
     **params: Any,
 ) -> None:
     """Print the manifests that run the same preflight as a Job in the cluster.
@@ -277,7 +284,9 @@ def job(
         image=image,
         values_secret=values_secret,
         pull_secrets=pull_secret_names(values),
-        run_args=job_manifests.run_args(timeout, csv(only), csv(skip), strict, read_only),
+        run_args=job_manifests.run_args(
+            timeout, csv(only), csv(skip), strict, read_only, oidc_scope
+        ),
         access=job_manifests.declared_access(selected),
     )
     sys.stdout.write(job_manifests.render(spec))

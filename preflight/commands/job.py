@@ -217,7 +217,12 @@ def job_values(given: ValuesSource) -> Values:
 
 
 def run_args(
-    timeout: float | None, only: list[str], skip: list[str], strict: bool, read_only: bool
+    timeout: float | None,
+    only: list[str],
+    skip: list[str],
+    strict: bool,
+    read_only: bool,
+    oidc_scope: str | None = None,
 ) -> tuple[str, ...]:
     """The `sense-preflight run` flags the Job passes on."""
     return (
@@ -226,4 +231,5 @@ def run_args(
         *(["--skip", ",".join(skip)] if skip else []),
         *(["--strict"] if strict else []),
         *(["--read-only"] if read_only else []),
+        *(["--oidc-scope", oidc_scope] if oidc_scope else []),
     )

@@ -58,6 +58,7 @@ class Invocation:
                 context=params["context"],
                 in_cluster=params["in_cluster"],
                 registry_config=params["registry_config"],
+                oidc_scope=params["oidc_scope"],
             ),
             only=csv(params["only"]),
             skip=csv(params["skip"]),

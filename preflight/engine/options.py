@@ -25,3 +25,4 @@ class RunOptions:
     context: str | None = None
     in_cluster: bool = False
     registry_config: Path | None = None
+    oidc_scope: str | None = None  # the scope the oidc check asks a client_credentials token for
