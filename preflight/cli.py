@@ -221,7 +221,7 @@ def bundle_command(bundle_path: Path, **params: Any) -> None:
 )
 @click.option("--strict", is_flag=True, help="Warnings fail (exit 4).")
 def validate(format_: str, strict: bool, **params: Any) -> None:
-    """Check the values only: no network."""
+    """Check the values only: no network (beyond the API server for --release)."""
     from preflight.commands.validate import validate as validate_values
 
     sys.exit(validate_values(params, format_, strict))

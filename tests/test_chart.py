@@ -185,6 +185,17 @@ def test_bad_charts_are_one_line_each(tmp_path: Path) -> None:
     assert "values.schema.json: not valid JSON" in one_line_error(validate(tmp_path, not_json))
 
 
+def test_a_schema_referring_to_another_document_is_one_problem_not_a_fetch(
+    tmp_path: Path,
+) -> None:
+    schema = {"properties": {"api": {"$ref": "https://schemas.invalid/api.json"}}}
+    result = validate(tmp_path, chart_dir(tmp_path, schema=schema))
+    assert result.code == 2
+    ((_, _, detail),) = [s for s in steps(result) if s[1] == "fail"]
+    assert detail.startswith("the chart's values.schema.json cannot be applied: ")
+    assert "https://schemas.invalid/api.json" in detail
+
+
 def test_a_chart_without_schema_only_gives_its_defaults(tmp_path: Path) -> None:
     values = example_values()
     values["api"]["replicaCount"] = 50

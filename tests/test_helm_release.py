@@ -222,6 +222,16 @@ def test_no_right_to_read_secrets_says_which_verb_and_namespace(
     )
 
 
+def test_a_stalled_api_server_or_a_bad_name_is_one_line_too(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    kube.state.stall.add(f"/api/v1/namespaces/{NS}/secrets")
+    result = cli(kube, tmp_path, "run", "--release", NAME, "--timeout", "1")
+    assert "the API server did not answer" in one_line_error(result)
+    bad = cli(kube, tmp_path, "validate", "--release", "Axion,owner=x")
+    assert "not a Helm release name" in one_line_error(bad)
+
+
 def test_a_payload_that_does_not_decode(kube: KubeCluster, tmp_path: Path) -> None:
     broken = release_secret(release(NAME, 1, "deployed", {}), payload="H4sI-not-base64!")
     kube.state.objects.append(broken)

@@ -18,6 +18,7 @@ import base64
 import binascii
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from preflight.values.load import Values
 OWNER = "helm"
 DEPLOYED = "deployed"
 _GZIP_MAGIC = b"\x1f\x8b\x08"
+#: Helm's ValidateReleaseName (pkg/chart/v2/util/validate_name.go): at most 53 characters.
+_RELEASE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+MAX_RELEASE_NAME = 53
 #: HELM_DRIVER values (as Helm's action config reads them) → the kind holding the records.
 DRIVERS = {"": "Secret", "secret": "Secret", "secrets": "Secret"} | {
     "configmap": "ConfigMap",
@@ -117,6 +121,11 @@ def driver_kind(helm_driver: str) -> str:
 def read_release(options: RunOptions, name: str, helm_driver: str = "") -> Release:
     """The latest deployed revision of `name` in options.namespace; ReleaseError otherwise."""
     kind = driver_kind(helm_driver)
+    if len(name) > MAX_RELEASE_NAME or not _RELEASE_NAME.fullmatch(name):
+        raise ReleaseError(
+            f"--release {name}: not a Helm release name (lowercase letters, digits, '-' and "
+            f"'.', at most {MAX_RELEASE_NAME} characters)"
+        )
     probe = Probe(
         Check("release", f"Helm release {name}", lambda _: None),
         Values(),

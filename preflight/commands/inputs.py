@@ -16,6 +16,7 @@ from preflight.report.exit_codes import EXIT_BAD_INPUT
 from preflight.values.load import ValuesError, ValuesSource
 
 if TYPE_CHECKING:
+    from checks.kubernetes.helm_release import Release
     from preflight.values.chart import Chart
 
 
@@ -45,12 +46,7 @@ def inputs(params: dict[str, Any], options: RunOptions) -> Inputs:
         if chart_path is not None:
             chart = load_chart(chart_path)
         if release_name:
-            from checks.kubernetes.helm_release import ReleaseError, read_release
-
-            try:
-                release = read_release(options, release_name, os.environ.get("HELM_DRIVER", ""))
-            except ReleaseError as exc:
-                fail(EXIT_BAD_INPUT, str(exc))
+            release = _read_release(options, release_name)
             facts["release"] = release.facts
             config = release.config
             if chart is None:
@@ -62,6 +58,16 @@ def inputs(params: dict[str, Any], options: RunOptions) -> Inputs:
         facts["chart"] = chart.facts
     layers = (dict(chart.values) if chart else {}, config)
     return Inputs(replace(given, layers=layers), chart, facts)
+
+
+def _read_release(options: RunOptions, name: str) -> Release:
+    """The release's deployed revision, or exit 2 with the one-line reason."""
+    from checks.kubernetes.helm_release import ReleaseError, read_release
+
+    try:
+        return read_release(options, name, os.environ.get("HELM_DRIVER", ""))
+    except ReleaseError as exc:
+        fail(EXIT_BAD_INPUT, str(exc))
 
 
 def cluster_options(params: dict[str, Any]) -> RunOptions:

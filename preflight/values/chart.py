@@ -185,8 +185,13 @@ def schema_problems(chart: Chart, values: Values) -> list[Problem]:
     validator = validator_class(
         chart.schema, format_checker=validator_class.FORMAT_CHECKER if asserts_format else None
     )
+    try:
+        errors = list(validator.iter_errors(json.loads(json.dumps(dict(values.data)))))
+    except Exception as exc:  # e.g. a $ref to another document: never fetched, as no network
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [Problem("", f"the chart's values.schema.json cannot be applied: {reason}")]
     problems = []
-    for error in validator.iter_errors(json.loads(json.dumps(dict(values.data)))):
+    for error in errors:
         message = error.message
         if isinstance(error.instance, str | int | float) and not isinstance(error.instance, bool):
             message = message.replace(repr(error.instance), "the value")  # never the value
