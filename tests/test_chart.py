@@ -118,6 +118,28 @@ def test_chart_defaults_are_the_bottom_layer_and_a_stale_guide_default_warns(
     assert "chart axion-sense 1.5.0" in check["message"]
 
 
+def test_the_checks_use_the_chart_default_over_the_guides(tmp_path: Path) -> None:
+    """The chart's clickhouse.port (8124) is what the checks get, not the guide's 8123; a
+    value given by the user still wins over the chart's."""
+    bundle = tmp_path / "b.tar.gz"
+    given = write_values(
+        tmp_path, {**example_values(), "api": {**example_values()["api"], "replicaCount": 3}}
+    )
+    result = run_cli(
+        "bundle", given, "--chart", chart_dir(tmp_path), "--only", "kubernetes",
+        "--bundle", bundle, "--format", "json", env={"HOME": str(tmp_path), "KUBECONFIG": ""},
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("sense-preflight-bundle/values.yaml")
+        assert member is not None
+        merged = yaml.safe_load(member.read())
+    assert merged["clickhouse"]["port"] == 8124
+    assert merged["api"]["service"] == {"type": "ClusterIP"}  # only the chart has it
+    assert merged["api"]["replicaCount"] == 3
+    assert merged["postgres"]["api"]["host"] == example_values()["postgres"]["api"]["host"]
+
+
 def test_every_schema_violation_is_listed_and_exits_2(tmp_path: Path) -> None:
     values = example_values()
     values["api"]["replicaCount"] = 11
