@@ -79,6 +79,43 @@ values_options = _apply(
     ]
 )
 
+namespace_option = click.option(
+    "--namespace",
+    default=DEFAULT_NAMESPACE,
+    show_default=True,
+    help="Namespace the chart is installed in.",
+)
+
+kube_access_options = _apply(
+    [
+        click.option(
+            "--kubeconfig",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
+        ),
+        click.option("--context", help="Kubeconfig context."),
+    ]
+)
+
+release_option = click.option(
+    "--release",
+    metavar="NAME",
+    help="Start from the values of this installed Helm release (its latest deployed "
+    "revision, read from the cluster); files and --set* go on top.",
+)
+
+source_options = _apply(
+    [
+        release_option,
+        click.option(
+            "--chart",
+            type=click.Path(exists=True, path_type=Path),
+            help="The chart (directory or .tgz): its values.yaml is the bottom layer, its "
+            "values.schema.json is applied.",
+        ),
+    ]
+)
+
 run_options = _apply(
     [
         click.option(
@@ -125,18 +162,8 @@ run_options = _apply(
             is_flag=True,
             help="Do not verify TLS certificates (reported as a warning).",
         ),
-        click.option(
-            "--namespace",
-            default=DEFAULT_NAMESPACE,
-            show_default=True,
-            help="Namespace the chart is installed in.",
-        ),
-        click.option(
-            "--kubeconfig",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
-        ),
-        click.option("--context", help="Kubeconfig context."),
+        namespace_option,
+        kube_access_options,
         click.option(
             "--in-cluster", is_flag=True, help="Running as a pod: cluster access is required."
         ),
@@ -156,6 +183,7 @@ run_options = _apply(
 
 @main.command()
 @values_options
+@source_options
 @run_options
 @click.option(
     "--bundle",
@@ -171,6 +199,7 @@ def run(bundle: Path | None, **params: Any) -> None:
 
 @main.command(name="bundle")
 @values_options
+@source_options
 @run_options
 @click.option(
     "--bundle",
@@ -189,12 +218,15 @@ def bundle_command(bundle_path: Path, **params: Any) -> None:
 
 @main.command()
 @values_options
+@source_options
+@namespace_option
+@kube_access_options
 @click.option(
     "--format", "format_", type=click.Choice(FORMAT_NAMES), default="text", show_default=True
 )
 @click.option("--strict", is_flag=True, help="Warnings fail (exit 4).")
 def validate(format_: str, strict: bool, **params: Any) -> None:
-    """Check the values only: no network."""
+    """Check the values only: no network (beyond the API server for --release)."""
     from preflight.commands.validate import validate as validate_values
 
     sys.exit(validate_values(params, format_, strict))
@@ -202,6 +234,9 @@ def validate(format_: str, strict: bool, **params: Any) -> None:
 
 @main.command(name="checks")
 @values_options
+@source_options
+@namespace_option
+@kube_access_options
 def list_checks(**params: Any) -> None:
     """List the checks: id, title and the values each reads."""
     from preflight.commands.list_checks import list_checks as print_checks
@@ -234,6 +269,8 @@ def schema(output: Path | None) -> None:
     show_default=True,
     help="Namespace the chart is installed in (the Job runs there).",
 )
+@release_option
+@kube_access_options
 @click.option(
     "--image",
     default=DEFAULT_IMAGE,
@@ -269,14 +306,18 @@ def job(
     """Print the manifests that run the same preflight as a Job in the cluster.
 
     Values given here are read only for global.imagePullSecrets (names); the Job reads the
-    values from a Secret, so no value is ever printed.
+    values from a Secret, or with --release from that release (then its Role may read
+    Secrets in the namespace), so no value is ever printed.
     """
     from preflight.commands import job as job_manifests
-    from preflight.commands.common import csv, source
+    from preflight.commands.common import csv
+    from preflight.commands.inputs import cluster_options, inputs
     from preflight.engine import registry
     from preflight.values.chart import pull_secret_names
 
-    values = job_manifests.job_values(source(params))
+    params["namespace"] = namespace
+    given = inputs(params, cluster_options(params))
+    values = job_manifests.job_values(given.source)
     selected = registry.select(registry.all_checks(values), csv(only), csv(skip))
     spec = job_manifests.JobSpec(
         namespace=namespace,
@@ -288,6 +329,8 @@ def job(
             timeout, csv(only), csv(skip), strict, read_only, oidc_scope
         ),
         access=job_manifests.declared_access(selected),
+        release=params["release"],
+        helm_driver=os.environ.get("HELM_DRIVER", ""),
     )
     sys.stdout.write(job_manifests.render(spec))
 

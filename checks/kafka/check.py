@@ -31,8 +31,8 @@ from preflight.net import (
     tls_settings,
 )
 from preflight.net.fanout import each_address, in_parallel
-from preflight.values.chart import KAFKA_PROTOCOLS
 from preflight.values.load import Values
+from preflight.values.rules import KAFKA_PROTOCOLS
 
 DEFAULT_PORT = 9092
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")

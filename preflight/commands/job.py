@@ -41,6 +41,10 @@ class JobSpec:
     run_args: tuple[str, ...] = ()
     #: What the selected checks read from the Kubernetes API: the Job's RBAC.
     access: tuple[Access, ...] = ()
+    #: --release: the Job reads the values from this Helm release (no values Secret).
+    release: str | None = None
+    #: HELM_DRIVER of the release's storage (secret, the default, or configmap).
+    helm_driver: str = ""
     ttl_seconds: int = 3600
     active_deadline_seconds: int = 900
 
@@ -73,13 +77,25 @@ def cluster_rules(spec: JobSpec) -> list[Manifest]:
 
 
 def namespace_rules(spec: JobSpec) -> list[Manifest]:
-    """The reads inside the namespace (Issuers, the pull Secrets by name, never all Secrets)."""
-    return [_rule(access) for access in spec.access if access.namespaced]
+    """The reads inside the namespace the checks declare (Issuers, the pull Secrets by name,
+    never all Secrets); with --release, get and list on Helm's storage there (Secrets, or
+    ConfigMaps)."""
+    rules = [_rule(access) for access in spec.access if access.namespaced]
+    if spec.release:
+        rules.append(_rule(Access("", _storage(spec), ("get", "list"), namespaced=True)))
+    return rules
 
 
 def declared_access(checks: Iterable[Check]) -> tuple[Access, ...]:
     """Every distinct Kubernetes API read the checks declare, in their order."""
     return tuple(dict.fromkeys(access for check in checks for access in check.rbac))
+
+
+def _storage(spec: JobSpec) -> str:
+    """The resource that holds Helm's release records for the Job's HELM_DRIVER."""
+    from checks.kubernetes.helm_release import driver_kind
+
+    return f"{driver_kind(spec.helm_driver).lower()}s"
 
 
 def _binding(spec: JobSpec, kind: str, name: str, role_kind: str) -> Manifest:
@@ -93,16 +109,25 @@ def _binding(spec: JobSpec, kind: str, name: str, role_kind: str) -> Manifest:
 
 
 def job(spec: JobSpec) -> Manifest:
-    """The Job: one try, non-root, read-only root filesystem, values mounted from the Secret."""
-    args = [
-        "run",
-        "--values",
-        f"{VALUES_DIR}/{VALUES_KEY}",
-        "--in-cluster",
-        "--namespace",
-        spec.namespace,
-        *spec.run_args,
+    """The Job: one try, non-root, read-only root filesystem, values mounted from the Secret
+    (or, with --release, read from the release)."""
+    source = (
+        ["--release", spec.release] if spec.release else ["--values", f"{VALUES_DIR}/{VALUES_KEY}"]
+    )
+    args = ["run", *source, "--in-cluster", "--namespace", spec.namespace, *spec.run_args]
+    env = [{"name": "HOME", "value": "/tmp"}]
+    if spec.release and _storage(spec) == "configmaps":
+        env.append({"name": "HELM_DRIVER", "value": "configmap"})
+    mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[Manifest] = [
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}
     ]
+    if not spec.release:
+        mounts.insert(0, {"name": "values", "mountPath": VALUES_DIR, "readOnly": True})
+        volumes.insert(
+            0,
+            {"name": "values", "secret": {"secretName": spec.values_secret, "defaultMode": 0o440}},
+        )
     pod: Manifest = {
         "serviceAccountName": spec.name,
         "restartPolicy": "Never",
@@ -120,7 +145,7 @@ def job(spec: JobSpec) -> Manifest:
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["sense-preflight"],
                 "args": args,
-                "env": [{"name": "HOME", "value": "/tmp"}],
+                "env": env,
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True,
@@ -130,16 +155,10 @@ def job(spec: JobSpec) -> Manifest:
                     "requests": {"cpu": "100m", "memory": "128Mi"},
                     "limits": {"cpu": "1", "memory": "512Mi"},
                 },
-                "volumeMounts": [
-                    {"name": "values", "mountPath": VALUES_DIR, "readOnly": True},
-                    {"name": "tmp", "mountPath": "/tmp"},
-                ],
+                "volumeMounts": mounts,
             }
         ],
-        "volumes": [
-            {"name": "values", "secret": {"secretName": spec.values_secret, "defaultMode": 0o440}},
-            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
-        ],
+        "volumes": volumes,
     }
     if spec.pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in spec.pull_secrets]
@@ -182,11 +201,20 @@ def manifests(spec: JobSpec) -> list[Manifest]:
 def instructions(spec: JobSpec) -> list[str]:
     """The steps around the manifests, as the lines of a comment block."""
     ns, name = spec.namespace, spec.name
+    values_step = (
+        [f"1. The values are those of the installed release {spec.release} (nothing to create)."]
+        if spec.release
+        else [
+            "1. Put the values into a Secret (never into this file):",
+            f"   kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -",
+            f"   kubectl -n {ns} create secret generic {spec.values_secret} "
+            f"--from-file={VALUES_KEY}",
+        ]
+    )
+    cleanup = "" if spec.release else f"; kubectl -n {ns} delete secret {spec.values_secret}"
     return [
         f"sense-preflight {__version__}: run the preflight as a Job in namespace {ns}.",
-        "1. Put the values into a Secret (never into this file):",
-        f"   kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -",
-        f"   kubectl -n {ns} create secret generic {spec.values_secret} --from-file={VALUES_KEY}",
+        *values_step,
         "2. Apply this file (delete an earlier run first: kubectl delete -f THIS_FILE):",
         "   kubectl apply -f THIS_FILE",
         "3. Wait for it (a failing preflight fails the Job: then wait for condition=failed):",
@@ -194,8 +222,7 @@ def instructions(spec: JobSpec) -> list[str]:
         "4. Read the report:",
         f"   kubectl -n {ns} logs job/{name}",
         "The Job's exit code is the preflight's: 0 ok, 3 a check failed, 4 warnings (--strict).",
-        f"Clean up: kubectl delete -f THIS_FILE; kubectl -n {ns} delete secret "
-        f"{spec.values_secret}",
+        f"Clean up: kubectl delete -f THIS_FILE{cleanup}",
     ]
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from preflight import __version__
-from preflight.commands.common import csv, fail, source
+from preflight.commands.common import csv, fail
+from preflight.commands.inputs import Inputs, inputs
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions
 from preflight.report.exit_codes import (
@@ -28,14 +29,14 @@ from preflight.report.renderers import FORMATS
 from preflight.report.renderers.text import LiveProgress
 from preflight.report.result import CheckResult, Report, Status
 from preflight.values.check import load_checked
-from preflight.values.load import Values, ValuesSource
+from preflight.values.load import Values
 
 
 @dataclass(frozen=True)
 class Invocation:
     """One run as the user asked for it."""
 
-    source: ValuesSource
+    inputs: Inputs
     options: RunOptions
     only: list[str]
     skip: list[str]
@@ -46,20 +47,21 @@ class Invocation:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
+        options = RunOptions(
+            timeout_s=params["timeout"],
+            read_only=params["read_only"],
+            ca_bundle=params["ca_bundle"],
+            insecure_skip_tls_verify=params["insecure_skip_tls_verify"],
+            namespace=params["namespace"],
+            kubeconfig=params["kubeconfig"],
+            context=params["context"],
+            in_cluster=params["in_cluster"],
+            registry_config=params["registry_config"],
+            oidc_scope=params["oidc_scope"],
+        )
         return cls(
-            source=source(params),
-            options=RunOptions(
-                timeout_s=params["timeout"],
-                read_only=params["read_only"],
-                ca_bundle=params["ca_bundle"],
-                insecure_skip_tls_verify=params["insecure_skip_tls_verify"],
-                namespace=params["namespace"],
-                kubeconfig=params["kubeconfig"],
-                context=params["context"],
-                in_cluster=params["in_cluster"],
-                registry_config=params["registry_config"],
-                oidc_scope=params["oidc_scope"],
-            ),
+            inputs=inputs(params, options),
+            options=options,
             only=csv(params["only"]),
             skip=csv(params["skip"]),
             format=params["format_"],
@@ -78,7 +80,8 @@ def execute(call: Invocation) -> int:
     from preflight.report.bundle import write_bundle
 
     started = time.monotonic()
-    values, values_check = load_checked(call.source)
+    given = call.inputs
+    values, values_check = load_checked(given.source, given.chart, given.facts)
     redact = Redactor.for_values(values.data if values else {})
     logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
     output = Output(call.format, call.output)

@@ -1,33 +1,18 @@
 """What the chart's values mean, in one place: the defaults the install guide documents, the
-Vision switch, and the fixed choices some values take."""
+Vision switch, the pull Secrets' names."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from preflight.values.load import Values
+from preflight.values.rules import RULES
 
-#: The install guide's "Optional (sensible defaults provided)" table: what the chart uses when
-#: a value is not set.
+#: The install guide's "Optional (sensible defaults provided)" table, as the rules hold it:
+#: what the chart uses when a value is not set.
 GUIDE_DEFAULTS: dict[str, Any] = {
-    "vision.enabled": True,
-    "api.replicaCount": 1,
-    "worker.replicaCount": 1,
-    "s3.secured": True,
-    "postgres.api.port": 5432,
-    "postgres.worker.port": 5432,
-    "postgres.api.maxPoolSize": 20,
-    "postgres.worker.maxPoolSize": 10,
-    "clickhouse.port": 8123,
-    "clickhouse.database": "axion_sense",
-    "openfga.storeName": "axion-sense",
-    "oidc.requireHttpsMetadata": True,
-    "api.migration.enabled": True,
-    "worker.migration.enabled": True,
+    rule.path: rule.default for rule in RULES if rule.default is not None
 }
-
-KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-MAP_MATCHING_BACKENDS = ("map_matching_api", "valhalla")
 VISION_OFF = "Vision is disabled (vision.enabled: false)"
 
 

@@ -8,18 +8,13 @@ guide's description of the value.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from preflight.values.chart import (
-    GUIDE_DEFAULTS,
-    KAFKA_PROTOCOLS,
-    MAP_MATCHING_BACKENDS,
-    vision_enabled,
-)
 from preflight.values.load import Values
 
 # --- conditions -----------------------------------------------------------------------------
@@ -92,6 +87,8 @@ class Rule:
     required: bool = False
     when: tuple[When, ...] = ()
     min_items: int = 0
+    #: The install guide's documented default (None where it documents none).
+    default: Any = None
 
     def active(self, values: Values) -> bool:
         return all(condition.holds(values) for condition in self.when)
@@ -100,15 +97,16 @@ class Rule:
 def _r(
     path: str, kind: str, description: str, *when: When, required: bool = True, **extra: Any
 ) -> Rule:
-    """A rule; required unless `required=False`, and only while every `when` holds. The
-    description names the chart's default when the guide documents one."""
-    if path in GUIDE_DEFAULTS:
-        description = f"{description} (default {_as_yaml(GUIDE_DEFAULTS[path])})"
+    """A rule; required unless `required=False`, and only while every `when` holds. A
+    `default=` (the guide's) is appended to the description: "API replicas (default 1)"."""
+    if extra.get("default") is not None:
+        description = f"{description} (default {shown_default(extra['default'])})"
     return Rule(path, kind, description, required, tuple(when), **extra)
 
 
-def _as_yaml(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def shown_default(value: Any) -> str:
+    """A default as the guide writes it: true/false, [], numbers and words as they are."""
+    return json.dumps(value) if isinstance(value, bool | list | dict) else str(value)
 
 
 _opt = partial(_r, required=False)
@@ -242,29 +240,29 @@ RULES: tuple[Rule, ...] = (
         When("vision.config.mapMatching.backend", "valhalla"),
     ),
     # Types of optional values (defaults from the guide)
-    _opt("vision.enabled", BOOLEAN, "Vision tier on"),
-    _opt("api.replicaCount", INTEGER, "API replicas"),
-    _opt("worker.replicaCount", INTEGER, "Worker replicas"),
-    _opt("s3.secured", BOOLEAN, "HTTPS to S3"),
-    _opt("postgres.api.port", PORT, "API database port"),
-    _opt("postgres.worker.port", PORT, "Worker database port"),
-    _opt("postgres.api.maxPoolSize", INTEGER, "API connection pool size"),
-    _opt("postgres.worker.maxPoolSize", INTEGER, "Worker connection pool size"),
-    _opt("clickhouse.port", PORT, "ClickHouse HTTP port"),
-    _opt("clickhouse.database", STRING, "ClickHouse database"),
-    _opt("openfga.storeName", STRING, "OpenFGA store name"),
+    _opt("vision.enabled", BOOLEAN, "Vision tier on", default=True),
+    _opt("api.replicaCount", INTEGER, "API replicas", default=1),
+    _opt("worker.replicaCount", INTEGER, "Worker replicas", default=1),
+    _opt("s3.secured", BOOLEAN, "HTTPS to S3", default=True),
+    _opt("postgres.api.port", PORT, "API database port", default=5432),
+    _opt("postgres.worker.port", PORT, "Worker database port", default=5432),
+    _opt("postgres.api.maxPoolSize", INTEGER, "API connection pool size", default=20),
+    _opt("postgres.worker.maxPoolSize", INTEGER, "Worker connection pool size", default=10),
+    _opt("clickhouse.port", PORT, "ClickHouse HTTP port", default=8123),
+    _opt("clickhouse.database", STRING, "ClickHouse database", default="axion_sense"),
+    _opt("openfga.storeName", STRING, "OpenFGA store name", default="axion-sense"),
     _opt("oidc.audience", STRING, "Token audience (default = clientId)"),
-    _opt("oidc.requireHttpsMetadata", BOOLEAN, "Require https for OIDC metadata"),
-    _opt("api.migration.enabled", BOOLEAN, "Run API migrations"),
-    _opt("worker.migration.enabled", BOOLEAN, "Run Worker migrations"),
+    _opt("oidc.requireHttpsMetadata", BOOLEAN, "Require https for OIDC metadata", default=True),
+    _opt("api.migration.enabled", BOOLEAN, "Run API migrations", default=True),
+    _opt("worker.migration.enabled", BOOLEAN, "Run Worker migrations", default=True),
     _opt("api.ingress.enabled", BOOLEAN, "Expose the API through an Ingress"),
     _opt("api.ingressGrpc.enabled", BOOLEAN, "Expose the API's gRPC endpoint through an Ingress"),
     _opt("api.certificate.enabled", BOOLEAN, "Issue the API certificate with cert-manager"),
     _opt("worker.ingress.enabled", BOOLEAN, "Expose the Hangfire dashboard through an Ingress"),
     _opt("worker.customLayersSync.enabled", BOOLEAN, "Sync custom layers from a partner database"),
-    _opt("kafka.filterByEnv", BOOLEAN, "Share Kafka topics across environments (default false)"),
-    _opt("global.imagePullSecrets", LIST, "Image pull secrets (default [])"),
-    _opt("vision.valhalla.enabled", BOOLEAN, "Bundled Valhalla (default false)"),
+    _opt("kafka.filterByEnv", BOOLEAN, "Share Kafka topics across environments", default=False),
+    _opt("global.imagePullSecrets", LIST, "Image pull secrets", default=[]),
+    _opt("vision.valhalla.enabled", BOOLEAN, "Bundled Valhalla", default=False),
 )
 
 KNOWN_TOP_LEVEL = (
@@ -279,6 +277,8 @@ KNOWN_TOP_LEVEL = (
     "openfga",
     "vision",
 )
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MAP_MATCHING_BACKENDS = ("map_matching_api", "valhalla")
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -394,7 +394,7 @@ def _enum_problems(values: Values) -> list[Problem]:
             Problem("kafka.securityProtocol", f"must be one of {', '.join(KAFKA_PROTOCOLS)}")
         )
     backend = values.get("vision.config.mapMatching.backend")
-    if vision_enabled(values) and backend is not None and backend not in MAP_MATCHING_BACKENDS:
+    if VISION.holds(values) and backend is not None and backend not in MAP_MATCHING_BACKENDS:
         problems.append(
             Problem(
                 "vision.config.mapMatching.backend",
@@ -402,7 +402,7 @@ def _enum_problems(values: Values) -> list[Problem]:
             )
         )
     if (
-        vision_enabled(values)
+        VISION.holds(values)
         and backend == "valhalla"
         and values.get("vision.valhalla.enabled") is False
     ):
@@ -417,7 +417,7 @@ def _enum_problems(values: Values) -> list[Problem]:
 
 def _unique_detector_names(values: Values) -> list[Problem]:
     detectors = values.get("vision.config.detectors")
-    if not vision_enabled(values) or not isinstance(detectors, list):
+    if not VISION.holds(values) or not isinstance(detectors, list):
         return []
     names = [d.get("name") for d in detectors if isinstance(d, dict) and d.get("name")]
     duplicates = sorted({str(n) for n in names if names.count(n) > 1})
@@ -474,6 +474,8 @@ def json_schema() -> dict[str, Any]:
         leaf = dict(_SCHEMA_TYPES[rule.type], description=rule.description)
         if rule.min_items:
             leaf["minItems"] = rule.min_items
+        if rule.default is not None:
+            leaf["default"] = rule.default
         if rule.type == STRING and rule.required:
             leaf["minLength"] = 1
         if "[]" in rule.path:

@@ -26,7 +26,6 @@ from tests.servers._http_fake import FakeHandler, FakeHttpServer
 from tests.servers._jwt import b64url, sign_rs256
 
 
-
 def _unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 

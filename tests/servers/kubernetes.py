@@ -8,9 +8,10 @@ fake, written from the Kubernetes API reference and checked with the real `kubec
 - discovery: `/api`, `/api/v1`, `/apis`, `/apis/<group>/<version>` (legacy, non-aggregated);
   cert-manager's group appears only while its CRDs are in the state, as on a real server;
 - GET of every resource below, as a list (cluster-wide, all namespaces, or one namespace, with
-  `labelSelector`) or by name: Nodes, Namespaces, Secrets, ServiceAccounts, DaemonSets, Jobs,
-  ClusterRoles, ClusterRoleBindings, Roles, RoleBindings, IngressClasses, CRDs, cert-manager
-  Issuers/ClusterIssuers;
+  `labelSelector`) or by name: Nodes, Namespaces, Secrets, ConfigMaps, ServiceAccounts,
+  DaemonSets, Jobs, ClusterRoles, ClusterRoleBindings, Roles, RoleBindings, IngressClasses,
+  CRDs, cert-manager Issuers/ClusterIssuers (Helm's release records are Secrets or ConfigMaps:
+  tests/helm_records.py writes them);
 - RBAC for the users given `grants` (PolicyRules of ClusterRoles and namespaced Roles, with
   resourceNames; a list never matches a rule limited by resourceNames, as in Kubernetes);
 - bearer-token auth (the scheme read case-insensitively, as the apiserver does) and errors as
@@ -77,6 +78,7 @@ RESOURCES = (
     Resource("", "v1", "nodes", "Node", False, ("no",)),
     Resource("", "v1", "namespaces", "Namespace", False, ("ns",)),
     Resource("", "v1", "secrets", "Secret", True),
+    Resource("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
     Resource("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",)),
     Resource("batch", "v1", "jobs", "Job", True),
@@ -270,16 +272,34 @@ def secret(
     *,
     type_: str = "kubernetes.io/dockerconfigjson",
     data: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Obj:
-    """A Secret; `data` values are given in clear and stored base64-encoded."""
+    """A Secret; `data` values are given in clear and stored base64-encoded, as the API
+    serves a Secret's data."""
     if data is None and type_ == "kubernetes.io/dockerconfigjson":
         data = {".dockerconfigjson": '{"auths":{}}'}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _meta(name, namespace),
+        "metadata": _meta(name, namespace, labels),
         "type": type_,
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in (data or {}).items()},
+    }
+
+
+def config_map(
+    name: str,
+    namespace: str = "axion-sense",
+    *,
+    data: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Obj:
+    """A ConfigMap; its `data` is served as given (strings, no encoding)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(name, namespace, labels),
+        "data": dict(data or {}),
     }
 
 
