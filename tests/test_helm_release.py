@@ -227,7 +227,7 @@ def test_a_stalled_api_server_or_a_bad_name_is_one_line_too(
 ) -> None:
     kube.state.stall.add(f"/api/v1/namespaces/{NS}/secrets")
     result = cli(kube, tmp_path, "run", "--release", NAME, "--timeout", "1")
-    assert "the API server did not answer" in one_line_error(result)
+    assert "the API server timed out before answering" in one_line_error(result)
     bad = cli(kube, tmp_path, "validate", "--release", "Axion,owner=x")
     assert "not a Helm release name" in one_line_error(bad)
 
