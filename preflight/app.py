@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -140,7 +139,7 @@ class Output:
     format: str
     path: Path | None
 
-    def progress(self, redact: Callable[[str], str]) -> LiveProgress | None:
+    def progress(self, redact: Redactor) -> LiveProgress | None:
         """Live progress on stdout for text, or when the chosen format goes to a file."""
         if self.format != "text" and self.path is None:
             return None
@@ -149,14 +148,20 @@ class Output:
         return LiveProgress(sys.stdout, redact, tty=tty, color=color)
 
     def write(self, report: Report, redact: Redactor, progress: LiveProgress | None) -> None:
-        marker = escape(REDACTED) if self.format == "junit" else REDACTED
-        text = redact(FORMATS[self.format](redact.report(report)), marker)
+        text = rendered(report, self.format, redact)
         if self.path is not None:
             self.path.write_text(text, encoding="utf-8")
         if progress is not None:
             progress.finish(report)
         else:
             sys.stdout.write(text)
+
+
+def rendered(report: Report, format_: str, redact: Redactor) -> str:
+    """The report in this format, its free text scrubbed before rendering (ids, names and
+    keys kept), then the rendered text through the redactor's safety net."""
+    marker = escape(REDACTED) if format_ == "junit" else REDACTED
+    return redact.render(FORMATS[format_], report, marker)
 
 
 def fail(code: int, message: str) -> NoReturn:
@@ -195,7 +200,7 @@ def validate(params: dict[str, Any], format_: str, strict: bool) -> int:
     values, values_check = _load(source(params))
     redact = Redactor.for_values(values.data if values else {})
     report = Report((values_check,), time.monotonic() - started, __version__)
-    sys.stdout.write(redact(FORMATS[format_](redact.report(report))))
+    sys.stdout.write(rendered(report, format_, redact))
     return exit_code(report, strict)
 
 

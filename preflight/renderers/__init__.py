@@ -1,5 +1,6 @@
-"""Renderers turn a Report into text, json, junit or markdown. Redaction happens after them,
-on the final string (see preflight.cli), so no renderer can leak."""
+"""Renderers turn a Report into text, json, junit or markdown. They render a report whose free
+text is already scrubbed, and their output passes the redactor's safety net (see
+preflight.redact and preflight.app), so no renderer can leak nor garble an id."""
 
 from __future__ import annotations
 
