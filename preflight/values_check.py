@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+from preflight.redact import value_words, words
 from preflight.result import CheckResult, Status, StepResult
 from preflight.rules import Problem, check_values
+from preflight.secret_values import secret_problems
 from preflight.values import Values
 
 TITLE = "Values: required, conditional and typed values of the chart"
@@ -13,10 +15,20 @@ FIX = "fix the values listed (see the chart's install guide, section 1)"
 
 
 def values_result(values: Values) -> CheckResult:
-    """Check the values; one step per problem, so every problem is one line of the report."""
+    """Check the values (the rules, then placeholders and weak secrets); one step per
+    problem, so every problem is one line of the report."""
     started = time.monotonic()
-    problems = check_values(values)
+    problems = check_values(values) + secret_problems(values, report_words(values))
     return result_for(problems, time.monotonic() - started)
+
+
+def report_words(values: Values) -> set[str]:
+    """The words a report on these values uses: check ids, components, and the values' own
+    paths and non-secret values (user names, hosts, databases)."""
+    from preflight import registry
+
+    checks = registry.all_checks(values)
+    return words([c.id for c in checks] + [c.component for c in checks]) | value_words(values.data)
 
 
 def result_for(problems: list[Problem], duration_s: float = 0.0) -> CheckResult:
