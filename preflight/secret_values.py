@@ -9,9 +9,9 @@ Each is a warning that names the value path, never the value (`--strict` makes i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 
-from preflight.redact import STRONG_LENGTH, embedded_secrets, leaves, secret_paths
+from preflight.redact import STRONG_LENGTH, embedded_secrets, leaves, secret_paths, value_words
 from preflight.rules import Problem
 from preflight.values import Values
 
@@ -25,6 +25,7 @@ _PLACEHOLDER_HOST = re.compile(
     r"(?<![\w.-])(?:[\w-]+\.)*(?:example\.(?:com|org|net)|partner\.(?:com|internal))(?![\w-])",
     re.IGNORECASE,
 )
+_ID_SHAPE = re.compile(r"^[a-z][a-z0-9.-]*$")  # how check ids and components look
 
 PLACEHOLDER = "still the install guide's placeholder, not a real value — set your own"
 AWS_EXAMPLE = "AWS's documentation example key, not a real one — set your own key pair"
@@ -42,10 +43,11 @@ def is_placeholder(text: str) -> bool:
     return text.strip().lower() in GUIDE_PLACEHOLDERS or bool(_ANGLE_PLACEHOLDER.match(text))
 
 
-def secret_problems(values: Values, report_words: Iterable[str]) -> list[Problem]:
+def secret_problems(values: Values, check_words: Callable[[], set[str]]) -> list[Problem]:
     """Every placeholder and documentation host (in the order of the values), then every weak
-    secret, as warnings."""
-    return [*_placeholders(values), *_weak(values, set(report_words))]
+    secret, as warnings. `check_words()` gives the check ids and components; it is asked only
+    for a secret shaped like one (finding the checks costs start-up time)."""
+    return [*_placeholders(values), *_weak(values, check_words)]
 
 
 def _placeholders(values: Values) -> Iterator[Problem]:
@@ -61,12 +63,15 @@ def _placeholders(values: Values) -> Iterator[Problem]:
             yield Problem(path, HOST.format(hosts=", ".join(hosts)), error=False)
 
 
-def _weak(values: Values, report_words: set[str]) -> Iterator[Problem]:
+def _weak(values: Values, check_words: Callable[[], set[str]]) -> Iterator[Problem]:
     flagged: set[str] = set()
+    known = value_words(values.data)
     for path, secret in secret_paths(values.data):
         if path in flagged or not secret or is_placeholder(secret) or secret in AWS_EXAMPLE_KEYS:
             continue
-        why = SHORT if len(secret) < STRONG_LENGTH else COMMON if secret in report_words else None
+        if secret not in known and _ID_SHAPE.match(secret):
+            known |= check_words()
+        why = SHORT if len(secret) < STRONG_LENGTH else COMMON if secret in known else None
         if why is not None:
             flagged.add(path)
             yield Problem(path, WEAK.format(why=why), error=False)
