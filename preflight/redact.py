@@ -2,14 +2,14 @@
 (by key name, URL user info, connection-string passwords) and scrubbed by value.
 
 The report's structure is never rewritten: check ids, components, step names, statuses and
-fact keys stay as they are. Secrets are removed from the free text (titles, messages,
-details, remediations, fact values, log lines) before anything is rendered: where they stand
-as a value (after `password=`, in a URL's user info, after `Bearer`, as a quoted token) and
-wherever they stand as a whole token. A long secret that is none of the report's words (ids,
-names, value paths, hosts, users) is also removed inside longer text, and once more from the
-rendered text (`net`), where the rendered structure cannot contain it. A secret that is such
-a word (`postgres`, `default`, `127.0.0.1`) stays visible in the ids and names: the values
-check warns about it (preflight/secret_values.py).
+fact keys stay as they are. Secrets are removed from the free text (titles, messages, details,
+remediations, fact values, log lines) before anything is rendered, wherever they stand as a
+whole token — as every value position is: after `password=` or `Bearer`, in a URL's user
+info, in quotes, in an echoed config line. A long secret inside none of the report's words
+(ids, names, value paths, hosts, users) is also removed inside longer text, and once more from
+the rendered text (`net`), where the rendered structure cannot contain it. A secret that is
+such a word (`postgres`, `default`, `127.0.0.1`) stays visible in the ids and names: the
+values check warns about it (preflight/secret_values.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from preflight.result import CheckResult, Report, StepResult
 REDACTED = "<redacted>"
 MIN_SECRET_LENGTH = 3
 #: A secret at least this long that is inside none of the report's words is removed wherever
-#: it appears; any other only where it stands as a whole token or as a value.
+#: it appears; any other where it stands as a whole token.
 STRONG_LENGTH = 8
 TOOL = "sense-preflight"
 
@@ -48,10 +48,6 @@ _TOKEN_CHAR = re.compile(r"[\w.-]")
 # (a sentence's final dot is no part of the token).
 _BEFORE = r"(?<![\w-])(?<![\w-]\.)"
 _AFTER = r"(?![\w-])(?!\.[\w-])"
-# Where a value stands: `password=`, `"apiKey": "`, `sasl.password = `, `Credential=`…
-_KEYED = r"(?i:[\w.-]*(?:pass|pwd|secret|token|key|auth|credential)[\w.-]*)[\"']?\s*[:=]\s*[\"']?"
-_BEARER = r"(?i:bearer|basic|token)\s+"
-_USERINFO = r":"  # user:SECRET@host
 
 
 def is_secret_key(key: str) -> bool:
@@ -211,43 +207,20 @@ def _strong(secret: str, known: Iterable[str]) -> bool:
 
 
 class _Rules:
-    """The compiled patterns for one vocabulary of report words."""
+    """The compiled pattern for one vocabulary of report words: a strong secret anywhere,
+    any other as a whole token."""
 
     def __init__(self, secrets: Iterable[str], known: set[str]) -> None:
         anywhere: set[str] = set()
         tokens: set[str] = set()
-        valued: set[str] = set()
         for secret in secrets:
-            forms = _forms(secret)
-            valued |= forms
-            if _strong(secret, known):
-                anywhere |= forms
-            else:
-                tokens |= forms
-        parts = []
-        if valued:
-            value = _alternation(valued)
-            parts += [
-                f"(?P<pre>{_KEYED}|{_BEARER})(?:{_alternation(valued, bounded=True)})",
-                f"(?P<url>{_USERINFO})(?:{value})(?=@)",
-                f"(?P<q>['\"`])(?:{value})(?P=q)",
-            ]
-        if anywhere:
-            parts.append(_alternation(anywhere))
-        if tokens:
-            parts.append(_alternation(tokens, bounded=True))
+            (anywhere if _strong(secret, known) else tokens).update(_forms(secret))
+        parts = [_alternation(anywhere)] if anywhere else []
+        parts += [_alternation(tokens, bounded=True)] if tokens else []
         self.pattern = re.compile("|".join(parts)) if parts else None
 
-    def apply(self, text: str, marker: str) -> str:
-        if self.pattern is None:
-            return text
-
-        def replace_match(match: re.Match[str]) -> str:
-            if match.group("q"):
-                return f"{match.group('q')}{marker}{match.group('q')}"
-            return (match.group("pre") or match.group("url") or "") + marker
-
-        return self.pattern.sub(replace_match, text)
+    def apply(self, text: str, marker: str = REDACTED) -> str:
+        return self.pattern.sub(marker, text) if self.pattern else text
 
 
 R = TypeVar("R", Report, CheckResult)
@@ -285,21 +258,18 @@ class Redactor:
     def result(self, check: CheckResult, known: Iterable[str] | None = None) -> CheckResult:
         """One check's result with its free text scrubbed; id, step names and fact keys kept."""
         vocabulary = frozenset(result_words(check) if known is None else known)
+        clean = self._for(vocabulary).apply
         return replace(
             check,
-            title=self(check.title, known=vocabulary),
-            message=self(check.message, known=vocabulary),
-            remediation=self(check.remediation, known=vocabulary),
+            title=clean(check.title),
+            message=clean(check.message),
+            remediation=clean(check.remediation),
             steps=tuple(
-                replace(
-                    s,
-                    detail=self(s.detail, known=vocabulary),
-                    remediation=self(s.remediation, known=vocabulary),
-                )
+                replace(s, detail=clean(s.detail), remediation=clean(s.remediation))
                 for s in check.steps
             ),
             facts=self.scrub(dict(check.facts), vocabulary),
-            logs=tuple(self(line, known=vocabulary) for line in check.logs),
+            logs=tuple(clean(line) for line in check.logs),
         )
 
     def scrub(self, node: Any, known: Iterable[str] = ()) -> Any:
