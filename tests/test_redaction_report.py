@@ -165,3 +165,39 @@ def test_a_real_postgres_refusing_a_word_password(
     assert bool(weak) == (password != "axion_sense")
     assert all(step["detail"].startswith("weak secret") for step in weak)
     assert "FAIL  postgres.api " in reports["text"]
+
+
+@pytest.mark.parametrize("secret", ["postgres", "clickhouse", "127.0.0.1"])
+def test_the_bundle_keeps_its_structure_with_a_word_secret(
+    tmp_path: Path, plugin_env: dict[str, str], secret: str
+) -> None:
+    import json
+
+    import yaml
+
+    from tests.test_bundle import read_bundle
+
+    values = example_values()
+    for database in ("api", "worker"):
+        values["postgres"][database].update(host="127.0.0.1", port=1, password=secret)
+    values["clickhouse"]["password"] = secret
+    values["demo"] = {"password": secret}
+    bundle = tmp_path / "support.tar.gz"
+    result = run_cli(
+        "bundle", write_values(tmp_path, values), "--only", "postgres.api,demo.chatty",
+        "--bundle", bundle, "--timeout", "5", env=plugin_env,
+    )  # fmt: skip
+    assert result.code == 3, result.stdout + result.stderr
+    files = read_bundle(bundle)
+    assert "logs/demo.chatty.log" in files
+    report = json.loads(files["report.json"])
+    assert {c["id"] for c in report["checks"]} == {"values", "postgres.api", "demo.chatty"}
+    kept = yaml.safe_load(files["values.yaml"])
+    assert set(kept) == set(values) and set(kept["postgres"]) == {"api", "worker"}
+    assert kept["postgres"]["api"]["password"] == REDACTED
+    assert f"login as svc with {REDACTED}" in files["logs/demo.chatty.log"]
+    assert "`postgres.api`" in files["report.md"]
+    for name, text in files.items():
+        assert not GARBLED.search(text), name
+    for text in [files["logs/demo.chatty.log"], *free_text(report)]:
+        assert not whole_token(secret).search(text), text
