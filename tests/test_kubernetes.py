@@ -160,7 +160,7 @@ def test_issuer_missing_or_not_ready_fails(
 
 
 def _with_pull_secrets(*names: str) -> dict:
-    values = example_values()
+    values = example_values(filled=True)
     values["global"] = {"imagePullSecrets": [{"name": n} for n in names]}
     return values
 

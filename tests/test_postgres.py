@@ -59,7 +59,7 @@ def run_postgres(
     top: dict[str, Any] | None = None,
 ) -> CliResult:
     """Run the CLI with these postgres values (the rest is the guide's example)."""
-    values = example_values()
+    values = example_values(filled=True)
     values["postgres"]["api"] = api
     if worker is not None:
         values["postgres"]["worker"] = worker

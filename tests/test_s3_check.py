@@ -47,7 +47,7 @@ def s3_values(
     port = server.https_port if tls else server.http_port
     if port is None:
         pytest.skip(f"the S3 server under test has no {'HTTPS' if tls else 'plain-HTTP'} port")
-    values = example_values()
+    values = example_values(filled=True)
     values["s3"] = {
         "host": host or f"{server.host}:{port}",
         "secured": tls,

@@ -7,7 +7,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ from preflight.report.exit_codes import (
     EXIT_INTERRUPTED,
     exit_code,
 )
-from preflight.report.redact import REDACTED, Redactor
-from preflight.report.renderers import FORMATS
+from preflight.report.redact import Redactor
+from preflight.report.renderers import rendered
 from preflight.report.renderers.text import LiveProgress
 from preflight.report.result import CheckResult, Report, Status
 from preflight.values.check import load_checked
@@ -148,8 +147,7 @@ class Output:
         return LiveProgress(sys.stdout, redact, tty=tty, color=color)
 
     def write(self, report: Report, redact: Redactor, progress: LiveProgress | None) -> None:
-        marker = escape(REDACTED) if self.format == "junit" else REDACTED
-        text = redact(FORMATS[self.format](redact.report(report)), marker)
+        text = rendered(report, self.format, redact)
         if self.path is not None:
             self.path.write_text(text, encoding="utf-8")
         if progress is not None:

@@ -10,7 +10,7 @@ from preflight import __version__
 from preflight.commands.inputs import cluster_options, inputs
 from preflight.report.exit_codes import exit_code
 from preflight.report.redact import Redactor
-from preflight.report.renderers import FORMATS
+from preflight.report.renderers import rendered
 from preflight.report.result import Report
 from preflight.values.check import load_checked
 
@@ -22,5 +22,5 @@ def validate(params: dict[str, Any], format_: str, strict: bool) -> int:
     values, values_check = load_checked(given.source, given.chart, given.facts)
     redact = Redactor.for_values(values.data if values else {})
     report = Report((values_check,), time.monotonic() - started, __version__)
-    sys.stdout.write(redact(FORMATS[format_](redact.report(report))))
+    sys.stdout.write(rendered(report, format_, redact))
     return exit_code(report, strict)

@@ -22,7 +22,7 @@ import yaml
 
 from preflight import __version__
 from preflight.engine.options import RunOptions
-from preflight.report.redact import Redactor
+from preflight.report.redact import Redactor, blank
 from preflight.report.renderers.json_report import render_json
 from preflight.report.renderers.markdown import render_markdown
 from preflight.report.result import Report
@@ -48,22 +48,31 @@ def write_bundle(
     path: Path, report: Report, values: Mapping[str, Any], options: RunOptions, redact: Redactor
 ) -> int:
     """Write the bundle; return its size in bytes. Every member passes through `redact`."""
-    clean = redact.report(report)
-    members: dict[str, str] = {
-        "report.json": render_json(clean),
-        "report.md": render_markdown(clean),
-        "values.yaml": yaml.safe_dump(redact.values(dict(values)), sort_keys=False),
-        "environment.json": json.dumps(environment(options), indent=2) + "\n",
+    clean_values = redact.values(dict(values))
+    env = environment(options)
+    members: dict[str, str] = {  # each through the safety net, none of it touching structure
+        "report.json": redact.render(render_json, report),
+        "report.md": redact.render(render_markdown, report),
+        "values.yaml": redact.net(_yaml(clean_values), _yaml(blank(clean_values))),
+        "environment.json": redact.net(_json(env), _json(blank(env))),
     }
-    for check in clean.checks:
+    for check in redact.report(report).checks:
         if check.logs:
-            members[f"logs/{check.id}.log"] = "\n".join(check.logs) + "\n"
+            members[f"logs/{check.id}.log"] = redact.net("\n".join(check.logs) + "\n")
     with tarfile.open(path, "w:gz") as archive:
         for name, text in members.items():
-            data = redact(text).encode("utf-8")
+            data = text.encode("utf-8")
             info = tarfile.TarInfo(f"sense-preflight-bundle/{name}")
             info.size = len(data)
             info.mtime = int(time.time())
             info.mode = 0o644
             archive.addfile(info, io.BytesIO(data))
     return path.stat().st_size
+
+
+def _yaml(node: Any) -> str:
+    return yaml.safe_dump(node, sort_keys=False)
+
+
+def _json(node: Any) -> str:
+    return json.dumps(node, indent=2) + "\n"

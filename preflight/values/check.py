@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from preflight.report.redact import words
 from preflight.report.result import CheckResult, Status, StepResult
 from preflight.values.load import Values, ValuesError, ValuesSource, load_values
 from preflight.values.rules import Problem, check_values
+from preflight.values.secret_values import secret_problems
 
 if TYPE_CHECKING:
     from preflight.values.helm_chart import Chart
@@ -19,11 +21,23 @@ FIX = "fix the values listed (see the chart's install guide, section 1)"
 
 
 def values_result(values: Values, chart: Chart | None = None) -> CheckResult:
-    """Check the values (and, given a chart, its schema and defaults); one step per problem,
-    so every problem is one line of the report."""
+    """Check the values (the rules, given a chart its schema and defaults, then placeholders
+    and weak secrets); one step per problem, so every problem is one line of the report."""
     started = time.monotonic()
-    problems = check_values(values) + (chart.problems(values) if chart else [])
+    problems = (
+        check_values(values)
+        + (chart.problems(values) if chart else [])
+        + secret_problems(values, lambda: check_words(values))
+    )
     return result_for(problems, time.monotonic() - started)
+
+
+def check_words(values: Values) -> set[str]:
+    """The ids and components of the checks installed for these values."""
+    from preflight.engine import registry
+
+    checks = registry.all_checks(values)
+    return words([c.id for c in checks] + [c.component for c in checks])
 
 
 def result_for(problems: list[Problem], duration_s: float = 0.0) -> CheckResult:

@@ -6,7 +6,6 @@ is rewritten in place, and colours; in a pod log (no TTY) or with NO_COLOR, plai
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 import click
@@ -15,6 +14,7 @@ from preflight.report.result import CheckResult, Report, Status
 
 if TYPE_CHECKING:
     from preflight.engine.check import Check
+    from preflight.report.redact import Redactor
 
 _COLOR = {
     Status.PASS: "green",
@@ -64,9 +64,7 @@ def render_text(report: Report) -> str:
 class LiveProgress:
     """Prints each check's lines as it finishes (an event listener for the runner)."""
 
-    def __init__(
-        self, stream: TextIO, redact: Callable[[str], str], *, tty: bool, color: bool
-    ) -> None:
+    def __init__(self, stream: TextIO, redact: Redactor, *, tty: bool, color: bool) -> None:
         self.stream = stream
         self.redact = redact
         self.tty = tty
@@ -87,10 +85,12 @@ class LiveProgress:
     def show(self, result: CheckResult) -> None:
         """Print a finished check's lines."""
         self._clear_status()
-        for line in check_lines(result, self.color):
-            self.stream.write(self.redact(line) + "\n")
+        self.stream.write(self.redact.render(self._lines, result) + "\n")
         self._show_status()
         self.stream.flush()
+
+    def _lines(self, result: CheckResult) -> str:
+        return "\n".join(check_lines(result, self.color))
 
     def finish(self, report: Report) -> None:
         self._clear_status()
