@@ -81,7 +81,7 @@ def chart_tgz(folder: Path, **kw: Any) -> Path:
 
 
 def validate(tmp_path: Path, chart_path: Path, *args: str, values: Any = None) -> CliResult:
-    given = values if values is not None else example_values()
+    given = values if values is not None else example_values(filled=True)
     return run_cli(
         "validate", write_values(tmp_path, given), "--chart", chart_path, "--format", "json", *args
     )
@@ -123,7 +123,11 @@ def test_the_checks_use_the_chart_default_over_the_guides(tmp_path: Path) -> Non
     value given by the user still wins over the chart's."""
     bundle = tmp_path / "b.tar.gz"
     given = write_values(
-        tmp_path, {**example_values(), "api": {**example_values()["api"], "replicaCount": 3}}
+        tmp_path,
+        {
+            **example_values(filled=True),
+            "api": {**example_values(filled=True)["api"], "replicaCount": 3},
+        },
     )
     result = run_cli(
         "bundle", given, "--chart", chart_dir(tmp_path), "--only", "kubernetes",
@@ -137,11 +141,13 @@ def test_the_checks_use_the_chart_default_over_the_guides(tmp_path: Path) -> Non
     assert merged["clickhouse"]["port"] == 8124
     assert merged["api"]["service"] == {"type": "ClusterIP"}  # only the chart has it
     assert merged["api"]["replicaCount"] == 3
-    assert merged["postgres"]["api"]["host"] == example_values()["postgres"]["api"]["host"]
+    assert (
+        merged["postgres"]["api"]["host"] == example_values(filled=True)["postgres"]["api"]["host"]
+    )
 
 
 def test_every_schema_violation_is_listed_and_exits_2(tmp_path: Path) -> None:
-    values = example_values()
+    values = example_values(filled=True)
     values["api"]["replicaCount"] = 11
     values["postgres"]["api"]["sslMode"] = "prefer"
     result = validate(tmp_path, chart_dir(tmp_path), values=values)
@@ -157,7 +163,7 @@ def test_every_schema_violation_is_listed_and_exits_2(tmp_path: Path) -> None:
 
 
 def test_the_chart_default_meets_the_schema_and_our_rules_still_apply(tmp_path: Path) -> None:
-    values = example_values()
+    values = example_values(filled=True)
     del values["postgres"]["api"]["password"]  # our rule: required
     values["api"]["replicaCount"] = "2"  # the chart's schema and our rule: an integer
     result = validate(tmp_path, chart_dir(tmp_path), values=values)
@@ -174,7 +180,7 @@ def test_a_draft_07_schema_asserts_formats_as_helm_does(tmp_path: Path) -> None:
         "$schema": "http://json-schema.org/draft-07/schema#",
         "properties": {"oidc": {"properties": {"contact": {"format": "email"}}}},
     }
-    values = example_values()
+    values = example_values(filled=True)
     values["oidc"]["contact"] = "not-an-email"
     result = validate(tmp_path, chart_dir(tmp_path, schema=schema), values=values)
     assert result.code == 2
@@ -219,7 +225,7 @@ def test_a_schema_referring_to_another_document_is_one_problem_not_a_fetch(
 
 
 def test_a_chart_without_schema_only_gives_its_defaults(tmp_path: Path) -> None:
-    values = example_values()
+    values = example_values(filled=True)
     values["api"]["replicaCount"] = 50
     result = validate(tmp_path, chart_dir(tmp_path, schema=None), values=values)
     assert result.code == 0
@@ -232,7 +238,7 @@ def test_a_chart_without_schema_only_gives_its_defaults(tmp_path: Path) -> None:
 def test_the_release_brings_its_chart_schema_and_defaults(
     kube: KubeCluster, tmp_path: Path
 ) -> None:
-    config = example_values()
+    config = example_values(filled=True)
     config["api"]["replicaCount"] = 12  # the schema's maximum is 10
     stored = chart(version="1.4.0", values=CHART_VALUES, schema=SCHEMA)
     kube.state.objects.append(

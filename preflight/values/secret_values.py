@@ -50,10 +50,15 @@ def is_placeholder(text: str) -> bool:
 
 
 def secret_problems(values: Values, check_words: Callable[[], set[str]]) -> list[Problem]:
-    """Every placeholder and documentation host (in the order of the values), then every weak
-    secret, as warnings. `check_words()` gives the check ids and components; it is asked only
-    for a secret shaped like one (finding the checks costs start-up time)."""
-    return [*_placeholders(values), *_weak(values, check_words)]
+    """Every placeholder and documentation host, then every weak secret, as warnings, each
+    list by value path (the same for a values file and a release's stored values).
+    `check_words()` gives the check ids and components; it is asked only for a secret shaped
+    like one (finding the checks costs start-up time)."""
+    return [*_by_path(_placeholders(values)), *_by_path(_weak(values, check_words))]
+
+
+def _by_path(problems: Iterator[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda problem: problem.path)
 
 
 def _placeholders(values: Values) -> Iterator[Problem]:
