@@ -7,7 +7,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,17 @@ import click
 from preflight import __version__
 from preflight.commands.common import csv, fail, source
 from preflight.engine.check import Check
-from preflight.engine.options import RunOptions
+from preflight.engine.options import RunOptions, in_cluster
 from preflight.report.exit_codes import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     exit_code,
 )
-from preflight.report.redact import REDACTED, Redactor
-from preflight.report.renderers import FORMATS
+from preflight.report.redact import Redactor
+from preflight.report.renderers import render
 from preflight.report.renderers.text import LiveProgress
-from preflight.report.result import CheckResult, Report, Status
+from preflight.report.result import CheckResult, Report, Status, utc_now
 from preflight.values.check import load_checked
 from preflight.values.load import Values, ValuesSource
 
@@ -76,7 +75,7 @@ def execute(call: Invocation) -> int:
     from preflight.engine.runner import run_checks
     from preflight.report.bundle import write_bundle
 
-    started = time.monotonic()
+    started, started_at = time.monotonic(), utc_now()
     values, values_check = load_checked(call.source)
     redact = Redactor.for_values(values.data if values else {})
     logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
@@ -89,7 +88,14 @@ def execute(call: Invocation) -> int:
         results = [values_check]
         if checks and values is not None:
             results += run_checks(checks, values, call.options, progress)
-        report = Report(tuple(results), time.monotonic() - started, __version__)
+        report = Report(
+            tuple(results),
+            time.monotonic() - started,
+            __version__,
+            started=started_at,
+            in_cluster=in_cluster(call.options),
+            values_files=call.source.file_names,
+        )
         output.write(report, redact, progress)
         if call.bundle is not None:
             size = write_bundle(
@@ -144,8 +150,7 @@ class Output:
         return LiveProgress(sys.stdout, redact, tty=tty, color=color)
 
     def write(self, report: Report, redact: Redactor, progress: LiveProgress | None) -> None:
-        marker = escape(REDACTED) if self.format == "junit" else REDACTED
-        text = redact(FORMATS[self.format](redact.report(report)), marker)
+        text = render(self.format, report, redact)
         if self.path is not None:
             self.path.write_text(text, encoding="utf-8")
         if progress is not None:

@@ -10,16 +10,23 @@ from preflight import __version__
 from preflight.commands.common import source
 from preflight.report.exit_codes import exit_code
 from preflight.report.redact import Redactor
-from preflight.report.renderers import FORMATS
-from preflight.report.result import Report
+from preflight.report.renderers import render
+from preflight.report.result import Report, utc_now
 from preflight.values.check import load_checked
 
 
 def validate(params: dict[str, Any], format_: str, strict: bool) -> int:
     """Render the values check in `format_`; return the exit code."""
-    started = time.monotonic()
-    values, values_check = load_checked(source(params))
+    started, started_at = time.monotonic(), utc_now()
+    given = source(params)
+    values, values_check = load_checked(given)
     redact = Redactor.for_values(values.data if values else {})
-    report = Report((values_check,), time.monotonic() - started, __version__)
-    sys.stdout.write(redact(FORMATS[format_](redact.report(report))))
+    report = Report(
+        (values_check,),
+        time.monotonic() - started,
+        __version__,
+        started=started_at,
+        values_files=given.file_names,
+    )
+    sys.stdout.write(render(format_, report, redact))
     return exit_code(report, strict)

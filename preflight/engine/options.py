@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,3 +26,8 @@ class RunOptions:
     context: str | None = None
     in_cluster: bool = False
     registry_config: Path | None = None
+
+
+def in_cluster(options: RunOptions) -> bool:
+    """Whether this run is in the cluster: asked for, or inside a pod."""
+    return options.in_cluster or "KUBERNETES_SERVICE_HOST" in os.environ

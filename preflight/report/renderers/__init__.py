@@ -1,10 +1,13 @@
-"""Renderers turn a Report into text, json, junit or markdown. Redaction happens after them,
+"""Renderers turn a Report into text, json, junit, markdown or html. Redaction happens after them,
 on the final string (see preflight.cli), so no renderer can leak."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 
+from preflight.report.redact import REDACTED, Redactor
+from preflight.report.renderers.html import render_html
 from preflight.report.renderers.json_report import render_json
 from preflight.report.renderers.junit import render_junit
 from preflight.report.renderers.markdown import render_markdown
@@ -16,4 +19,13 @@ FORMATS: dict[str, Callable[[Report], str]] = {
     "json": render_json,
     "junit": render_junit,
     "markdown": render_markdown,
+    "html": render_html,
 }
+
+MARKUP = frozenset({"junit", "html"})  # formats whose text is escaped, and so is the marker
+
+
+def render(format_: str, report: Report, redact: Redactor) -> str:
+    """The report in `format_`: rendered from the redacted report, then the text redacted."""
+    marker = escape(REDACTED) if format_ in MARKUP else REDACTED
+    return redact(FORMATS[format_](redact.report(report)), marker)
