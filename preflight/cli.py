@@ -195,6 +195,25 @@ def validate(format_: str, strict: bool, **params: Any) -> None:
     sys.exit(validate_values(params, format_, strict))
 
 
+@main.command(name="report")
+@click.argument("saved", metavar="BUNDLE.tar.gz|report.json")
+@click.option(
+    "--format", "format_", type=click.Choice(FORMAT_NAMES), default="text", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE.",
+)
+def report_command(saved: str, format_: str, output: Path | None) -> None:
+    """Render a saved report (a support bundle or a JSON report; - for stdin) again, in any
+    format, without running anything."""
+    from preflight.commands.report import rerender
+
+    sys.exit(rerender(saved, format_, output))
+
+
 @main.command(name="checks")
 @values_options
 def list_checks(**params: Any) -> None:
