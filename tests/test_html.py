@@ -20,6 +20,15 @@ VALUES_PASS = CheckResult(
     "values", "Values", Status.PASS, "all present", steps=(StepResult("rules", Status.PASS, "ok"),)
 )
 
+POSTGRES_API = CheckResult(
+    "postgres.api",
+    "PostgreSQL (API)",
+    Status.PASS,
+    "PostgreSQL 17.2",
+    steps=PASSING_POSTGRES,
+    facts={"server_version": "17.2", "owns_database": True},
+)
+
 
 def report_of(*checks: CheckResult) -> Report:
     return Report(
@@ -35,14 +44,7 @@ def report_of(*checks: CheckResult) -> Report:
 def pass_only() -> Report:
     return report_of(
         VALUES_PASS,
-        CheckResult(
-            "postgres.api",
-            "PostgreSQL (API)",
-            Status.PASS,
-            "PostgreSQL 17.2",
-            steps=PASSING_POSTGRES,
-            facts={"server_version": "17.2", "owns_database": True},
-        ),
+        POSTGRES_API,
         CheckResult("gpu", "GPU nodes", Status.SKIP, "Vision is disabled"),
     )
 
@@ -50,13 +52,7 @@ def pass_only() -> Report:
 def mixed() -> Report:
     return report_of(
         VALUES_PASS,
-        CheckResult(
-            "postgres.api",
-            "PostgreSQL (API)",
-            Status.PASS,
-            "PostgreSQL 17.2",
-            steps=PASSING_POSTGRES,
-        ),
+        POSTGRES_API,
         CheckResult(
             "postgres.worker",
             "PostgreSQL (worker)",

@@ -214,15 +214,7 @@ def _body(check: CheckResult) -> str:
     if check.remediation:
         parts.append(f'<p class="fix"><strong>What to do:</strong> {_text(check.remediation)}</p>')
     if check.steps:
-        head = (
-            "<tr><th>Step</th><th>Result</th><th>Detail</th><th>What to do</th><th>Time</th></tr>"
-        )
-        steps = "".join(
-            f'<tr class="{s.status.value}"><td><code>{_text(s.name)}</code></td><td>{_badge(s.status)}</td>'
-            f"<td>{_text(s.detail)}</td><td>{_text(s.remediation)}</td><td>{_duration(s.duration_s)}</td></tr>"
-            for s in check.steps
-        )
-        parts.append(f'<table class="steps"><thead>{head}</thead><tbody>{steps}</tbody></table>')
+        parts.append(_steps_table(check.steps))
     if check.facts:
         facts = "".join(
             f"<dt>{_text(str(key))}</dt><dd>{_text(_fact(value))}</dd>"
@@ -231,6 +223,20 @@ def _body(check: CheckResult) -> str:
         parts.append(f'<h3>Facts</h3><dl class="facts">{facts}</dl>')
     parts.append(f'<p class="took">{_text(check.id)} took {_duration(check.duration_s)}</p>')
     return f'<div class="body">{"".join(parts)}</div>'
+
+
+def _steps_table(steps: Sequence[StepResult]) -> str:
+    """Every step: its result, detail, time, and what to do where any step says."""
+    fixes = any(step.remediation for step in steps)
+    head = "<th>Step</th><th>Result</th><th>Detail</th>" + ("<th>What to do</th>" if fixes else "")
+    rows = "".join(
+        f'<tr class="{s.status.value}"><td><code>{_text(s.name)}</code></td>'
+        f"<td>{_badge(s.status)}</td><td>{_text(s.detail)}</td>"
+        + (f"<td>{_text(s.remediation)}</td>" if fixes else "")
+        + f"<td>{_duration(s.duration_s)}</td></tr>"
+        for s in steps
+    )
+    return f'<table class="steps"><thead><tr>{head}<th>Time</th></tr></thead><tbody>{rows}</tbody></table>'
 
 
 def _badge(status: Status) -> str:
@@ -306,7 +312,7 @@ h1 .badge{font-size:1.05rem}
 .run{grid-column:1/-1;display:flex;flex-wrap:wrap;gap:.1rem 1.4rem;margin:0;color:var(--muted);font-size:.9rem}
 .run div{display:flex;gap:.4rem}.run dt{font-weight:600}.run dd{margin:0;color:var(--fg)}
 .bar{display:flex;gap:1rem;align-items:center;margin:.9rem 0 .4rem}
-.controls{display:flex;gap:.5rem}
+.controls{display:flex;gap:.5rem}.controls[hidden]{display:none}
 .controls button{font:inherit;font-size:.85rem;padding:.15rem .6rem;border:1px solid var(--line);border-radius:.3rem;background:var(--panel);color:var(--fg);cursor:pointer}
 .matrix{overflow-x:auto;border:1px solid var(--line);border-radius:.4rem}
 .rows{min-width:min-content}
