@@ -196,6 +196,7 @@ def test_a_bundle_page_shows_the_failing_layers_in_the_first_screen(
     facts = row(browser, "postgres.api")
     facts.find_element(By.TAG_NAME, "summary").click()
     assert "server_version" in facts.find_element(By.CSS_SELECTOR, ".facts").text
+    browser.execute_script("arguments[0].scrollIntoView()", worker)
     screenshot(browser, artifacts, "report-open.png", capsys)
 
 

@@ -180,8 +180,8 @@ def _row(check: CheckResult, cells: list[_Cell]) -> str:
     return (
         f'<details class="check {check.status.value}" id="{_anchor(check)}" '
         f'data-check="{_text(check.id)}"><summary class="row">'
-        f'<span class="c-id" title="{_text(check.title)}">{_badge(check.status)} '
-        f"<code>{_text(check.id)}</code><small>{_text(check.message)}</small></span>"
+        f'<span class="c-id" title="{_text(check.id)}: {_text(check.title)}">'
+        f"<code>{_text(check.id)}</code><small>{_badge(check.status)} {_text(check.message)}</small></span>"
         f"{line}</summary>{_body(check)}</details>"
     )
 
@@ -277,7 +277,7 @@ def _csp(style: str, script: str) -> str:
 
 
 def _grid_style(columns: int) -> str:
-    return f".row{{grid-template-columns:minmax(15rem,22rem) repeat({columns},minmax(3.6rem,5.5rem))}}\n"
+    return f".row{{grid-template-columns:minmax(12rem,20rem) repeat({columns},minmax(2.5rem,4.5rem))}}\n"
 
 
 _STYLE = """\
@@ -292,7 +292,7 @@ _STYLE = """\
 --fail-bg:#ff7b6e;--fail-fg:#1c0402;--fail-line:#ffb3ab;
 --skip-bg:#1d242c;--skip-fg:#aab4be;--skip-line:#5b6671}}
 *{box-sizing:border-box}
-body{margin:0;padding:1.25rem 1.5rem 2rem;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
+body{margin:0;padding:1rem 1.25rem 2rem;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif}
 code{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:.95em}
 a{color:var(--link)}
 h1{font-size:1.35rem;margin:0;display:flex;gap:.6rem;align-items:center;flex-wrap:wrap}
@@ -323,8 +323,8 @@ h1 .badge{font-size:1.05rem}
 .h-layer.own{font-weight:400;font-style:italic;color:var(--muted)}
 .h-check{font-weight:600;align-self:end}
 .c-id{position:sticky;left:0;z-index:1;background:var(--bg);padding:.1rem .5rem .1rem 1.4rem;min-width:0;overflow:hidden;line-height:1.25}
-.c-id code{font-weight:600}
-.c-id small{display:block;color:var(--muted);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.c-id code,.c-id small{display:block;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.c-id code{font-weight:600}.c-id small{color:var(--muted)}.c-id small .badge{font-size:.7rem;min-width:2.8em}
 details.check{border-top:1px solid var(--line)}
 details.check:first-of-type{border-top:0}
 summary{list-style:none;cursor:pointer}
@@ -335,14 +335,14 @@ summary:hover .c-id,summary:focus-visible .c-id{background:var(--panel)}
 summary:focus-visible{outline:2px solid var(--link);outline-offset:-2px}
 :target>summary .c-id{box-shadow:inset .25rem 0 0 var(--link)}
 .cell{display:flex;flex-direction:column;justify-content:center;align-items:center;min-height:2.1rem;border-radius:.25rem;border:1px solid transparent;font-size:.72rem;line-height:1.15;text-align:center}
-.cell b{font-size:.78rem}.cell i{font-style:normal;opacity:.85}
+.cell b{font-size:.76rem}.cell i{font-style:normal;font-size:.66rem;opacity:.9;white-space:nowrap}
 .cell.pass{background:var(--pass-bg);color:var(--pass-fg);border-color:var(--pass-line)}
 .cell.warn{background:var(--warn-bg) repeating-linear-gradient(135deg,transparent 0 5px,rgba(0,0,0,.07) 5px 7px);color:var(--warn-fg);border:1px dashed var(--warn-line)}
 .cell.fail{background:var(--fail-bg);color:var(--fail-fg);border:2px solid var(--fail-line)}
 .cell.fail b{font-weight:800;letter-spacing:.03em}
 .cell.skip{background:var(--skip-bg);color:var(--skip-fg);border:1px dotted var(--skip-line)}
 .cell.unreached{border:1px dotted var(--line);color:var(--muted)}
-.cell.unreached b{font-weight:400;font-size:.66rem}
+.cell.unreached b{font-weight:400;font-size:.6rem}
 .span-skip{grid-column:2/-1;align-self:center;color:var(--muted);font-style:italic;padding-left:.4rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .body{position:sticky;left:0;max-width:min(76rem,calc(100vw - 4rem));padding:.3rem 1rem .9rem 1.4rem}
 .body .title{margin:.2rem 0;color:var(--muted)}
