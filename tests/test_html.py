@@ -126,6 +126,7 @@ def test_pass_only_report() -> None:
     assert list(postgres) == [*LAYERS[:6], "database", "permissions", "capacity", "roundtrip"]
     assert "skipped: Vision is disabled" in row(page, "gpu")
     assert 'class="cell fail" data-layer' not in page
+    assert "<i>&lt;1 ms</i>" in row(page, "values") and "<1" not in page
     assert "<dd>2026-12-02 15:35:35 UTC</dd>" in page
     assert "<dd>outside the cluster (a laptop or CI)</dd>" in page
     assert "<dd>custom-values.yaml, secrets.yaml</dd>" in page

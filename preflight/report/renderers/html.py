@@ -113,13 +113,8 @@ def _verdict(report: Report) -> tuple[str, str]:
     counts = report.summary
     code = exit_code(report, strict=False)
     if code == EXIT_BAD_INPUT:
-        problems = sum(
-            1
-            for c in report.checks
-            if c.id == VALUES_CHECK
-            for s in c.steps
-            if s.status is Status.FAIL
-        )
+        values = [c for c in report.checks if c.id == VALUES_CHECK]
+        problems = sum(s.status is Status.FAIL for c in values for s in c.steps)
         return "BAD VALUES", f"{problems} problem(s) in the values, no dependency was checked"
     if code == EXIT_FAILED:
         return "FAIL", f"{counts['fail']} of {len(report.checks)} checks failed"
@@ -146,12 +141,7 @@ def _header(report: Report, verdict: str, headline: str) -> str:
         ("tool", f"sense-preflight {report.version}"),
         ("started", started or "not recorded"),
         ("took", _duration(report.duration_s)),
-        (
-            "ran",
-            where.get(report.in_cluster, "not recorded")
-            if report.in_cluster is not None
-            else "not recorded",
-        ),
+        ("ran", where[report.in_cluster] if report.in_cluster is not None else "not recorded"),
         ("values", ", ".join(report.values_files) or "no values file"),
     ]
     run = "".join(
@@ -204,7 +194,7 @@ def _cell(cell: _Cell) -> str:
     label = _LABEL[Status(cell.state)]
     return (
         f'<span class="cell {cell.state}" data-layer="{_text(cell.column)}" title="{_text(tip)}">'
-        f"<b>{label}{count}</b><i>{_duration(seconds)}</i></span>"
+        f"<b>{label}{count}</b><i>{_text(_duration(seconds))}</i></span>"
     )
 
 
@@ -221,7 +211,7 @@ def _body(check: CheckResult) -> str:
             for key, value in check.facts.items()
         )
         parts.append(f'<h3>Facts</h3><dl class="facts">{facts}</dl>')
-    parts.append(f'<p class="took">{_text(check.id)} took {_duration(check.duration_s)}</p>')
+    parts.append(f'<p class="took">{_text(f"{check.id} took {_duration(check.duration_s)}")}</p>')
     return f'<div class="body">{"".join(parts)}</div>'
 
 
@@ -233,7 +223,7 @@ def _steps_table(steps: Sequence[StepResult]) -> str:
         f'<tr class="{s.status.value}"><td><code>{_text(s.name)}</code></td>'
         f"<td>{_badge(s.status)}</td><td>{_text(s.detail)}</td>"
         + (f"<td>{_text(s.remediation)}</td>" if fixes else "")
-        + f"<td>{_duration(s.duration_s)}</td></tr>"
+        + f"<td>{_text(_duration(s.duration_s))}</td></tr>"
         for s in steps
     )
     return f'<table class="steps"><thead><tr>{head}<th>Time</th></tr></thead><tbody>{rows}</tbody></table>'
@@ -248,6 +238,7 @@ def _fact(value: Any) -> str:
 
 
 def _duration(seconds: float) -> str:
+    """`<1 ms`, `12 ms`, `1.2 s` (text: escape it in the page)."""
     if seconds < 0.001:
         return "<1 ms"
     if seconds < 1:
