@@ -198,7 +198,12 @@ def validate(format_: str, strict: bool, **params: Any) -> None:
 @main.command(name="report")
 @click.argument("saved", metavar="BUNDLE.tar.gz|report.json")
 @click.option(
-    "--format", "format_", type=click.Choice(FORMAT_NAMES), default="text", show_default=True
+    "--format",
+    "format_",
+    type=click.Choice(FORMAT_NAMES),
+    default="text",
+    show_default=True,
+    help="Report format.",
 )
 @click.option(
     "-o",

@@ -99,7 +99,7 @@ def values_error() -> Report:
 def row(page: str, check_id: str) -> str:
     """The <details> of one check."""
     match = re.search(
-        rf'<details class="check \w+" id="[^"]*" data-check="{re.escape(check_id)}">.*?</details>',
+        rf'<details class="check \w+" id="[^"]*" data-check="{re.escape(check_id)}"( open)?>.*?</details>',
         page,
         re.S,
     )
@@ -162,6 +162,9 @@ def test_values_error_report() -> None:
     assert values["config"] == "fail" and "<b>FAIL &times;2</b>" in row(page, "values")
     assert set(values.values()) == {"fail", "none"}
     body = row(page, "values")
+    assert body.startswith(
+        '<details class="check fail" id="check-values" data-check="values" open>'
+    )
     assert "<code>postgres.api.password</code>" in body and "must be a string" in body
 
 

@@ -167,9 +167,11 @@ def _row(check: CheckResult, cells: list[_Cell]) -> str:
         line = f'<span class="span-skip">skipped: {_text(check.message)}</span>'
     else:
         line = "".join(_cell(cell) for cell in cells)
+    # bad values: nothing else ran, the problems are the page
+    opened = " open" if check.id == VALUES_CHECK and check.status is Status.FAIL else ""
     return (
         f'<details class="check {check.status.value}" id="{_anchor(check)}" '
-        f'data-check="{_text(check.id)}"><summary class="row">'
+        f'data-check="{_text(check.id)}"{opened}><summary class="row">'
         f'<span class="c-id" title="{_text(check.id)}: {_text(check.title)}">'
         f"<code>{_text(check.id)}</code><small>{_badge(check.status)} {_text(check.message)}</small></span>"
         f"{line}</summary>{_body(check)}</details>"
@@ -190,8 +192,10 @@ def _cell(cell: _Cell) -> str:
         + (f": {step.detail}" if step.detail else "")
         for step in cell.steps
     )
-    count = f" &times;{len(cell.steps)}" if len(cell.steps) > 1 else ""
-    label = _LABEL[Status(cell.state)]
+    status = Status(cell.state)
+    alike = sum(step.status is status for step in cell.steps)
+    count = f" &times;{alike}" if alike > 1 else ""
+    label = _LABEL[status]
     return (
         f'<span class="cell {cell.state}" data-layer="{_text(cell.column)}" title="{_text(tip)}">'
         f"<b>{label}{count}</b><i>{_text(_duration(seconds))}</i></span>"
