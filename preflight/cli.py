@@ -79,6 +79,21 @@ values_options = _apply(
     ]
 )
 
+format_option = click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMAT_NAMES),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE.",
+)
+
 run_options = _apply(
     [
         click.option(
@@ -88,20 +103,8 @@ run_options = _apply(
             help="Run only these checks (a component matches all its checks).",
         ),
         click.option("--skip", multiple=True, metavar="ID[,ID]", help="Skip these checks."),
-        click.option(
-            "--format",
-            "format_",
-            type=click.Choice(FORMAT_NAMES),
-            default="text",
-            show_default=True,
-            help="Report format.",
-        ),
-        click.option(
-            "-o",
-            "--output",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Write the report to FILE.",
-        ),
+        format_option,
+        output_option,
         click.option(
             "--timeout",
             type=click.FloatRange(min=0.1),
@@ -197,20 +200,8 @@ def validate(format_: str, strict: bool, **params: Any) -> None:
 
 @main.command(name="report")
 @click.argument("saved", metavar="BUNDLE.tar.gz|report.json")
-@click.option(
-    "--format",
-    "format_",
-    type=click.Choice(FORMAT_NAMES),
-    default="text",
-    show_default=True,
-    help="Report format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report to FILE.",
-)
+@format_option
+@output_option
 def report_command(saved: str, format_: str, output: Path | None) -> None:
     """Render a saved report (a support bundle or a JSON report; - for stdin) again, in any
     format, without running anything."""
