@@ -49,6 +49,21 @@ def _apply(decorators: list[Decorator]) -> Decorator:
     return wrap
 
 
+format_option = click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMAT_NAMES),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE.",
+)
+
 values_options = _apply(
     [
         click.argument("files", nargs=-1, type=click.Path(dir_okay=False)),
@@ -77,21 +92,6 @@ values_options = _apply(
             "--set-file", multiple=True, metavar="K=PATH", help="Set a value to a file's content."
         ),
     ]
-)
-
-format_option = click.option(
-    "--format",
-    "format_",
-    type=click.Choice(FORMAT_NAMES),
-    default="text",
-    show_default=True,
-    help="Report format.",
-)
-output_option = click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report to FILE.",
 )
 
 run_options = _apply(

@@ -75,7 +75,8 @@ def execute(call: Invocation) -> int:
     from preflight.engine.runner import run_checks
     from preflight.report.bundle import write_bundle
 
-    started, started_at = time.monotonic(), utc_now()
+    started_at = utc_now()
+    started = time.monotonic()
     values, values_check = load_checked(call.source)
     redact = Redactor.for_values(values.data if values else {})
     logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print

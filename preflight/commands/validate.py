@@ -17,16 +17,16 @@ from preflight.values.check import load_checked
 
 def validate(params: dict[str, Any], format_: str, strict: bool) -> int:
     """Render the values check in `format_`; return the exit code."""
-    started, started_at = time.monotonic(), utc_now()
-    given = source(params)
-    values, values_check = load_checked(given)
+    started_at = utc_now()
+    started = time.monotonic()
+    values, values_check = load_checked(source(params))
     redact = Redactor.for_values(values.data if values else {})
     report = Report(
         (values_check,),
         time.monotonic() - started,
         __version__,
         started=started_at,
-        values_files=given.file_names,
+        values_files=source(params).file_names,
     )
     sys.stdout.write(render(format_, report, redact))
     return exit_code(report, strict)

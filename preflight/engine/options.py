@@ -13,6 +13,11 @@ DEFAULT_NAMESPACE = "axion-sense"
 DEFAULT_IMAGE = f"europe-west1-docker.pkg.dev/axionx-infra/axion/sense-preflight:{__version__}"
 
 
+def in_cluster(options: RunOptions) -> bool:
+    """Whether this run is in the cluster: asked for, or inside a pod."""
+    return options.in_cluster or "KUBERNETES_SERVICE_HOST" in os.environ
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """What the user asked of this run, beside the values."""
@@ -26,8 +31,3 @@ class RunOptions:
     context: str | None = None
     in_cluster: bool = False
     registry_config: Path | None = None
-
-
-def in_cluster(options: RunOptions) -> bool:
-    """Whether this run is in the cluster: asked for, or inside a pod."""
-    return options.in_cluster or "KUBERNETES_SERVICE_HOST" in os.environ
