@@ -23,7 +23,7 @@ from preflight.report.exit_codes import (
     exit_code,
 )
 from preflight.report.redact import Redactor
-from preflight.report.renderers import render
+from preflight.report.renderers import rendered
 from preflight.report.renderers.text import LiveProgress
 from preflight.report.result import CheckResult, Report, Status, utc_now
 from preflight.values.check import load_checked
@@ -151,7 +151,7 @@ class Output:
         return LiveProgress(sys.stdout, redact, tty=tty, color=color)
 
     def write(self, report: Report, redact: Redactor, progress: LiveProgress | None) -> None:
-        text = render(self.format, report, redact)
+        text = rendered(report, self.format, redact)
         if self.path is not None:
             self.path.write_text(text, encoding="utf-8")
         if progress is not None:

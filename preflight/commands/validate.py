@@ -10,7 +10,7 @@ from preflight import __version__
 from preflight.commands.common import source
 from preflight.report.exit_codes import exit_code
 from preflight.report.redact import Redactor
-from preflight.report.renderers import render
+from preflight.report.renderers import rendered
 from preflight.report.result import Report, utc_now
 from preflight.values.check import load_checked
 
@@ -28,5 +28,5 @@ def validate(params: dict[str, Any], format_: str, strict: bool) -> int:
         started=started_at,
         values_files=source(params).file_names,
     )
-    sys.stdout.write(render(format_, report, redact))
+    sys.stdout.write(rendered(report, format_, redact))
     return exit_code(report, strict)

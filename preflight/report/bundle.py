@@ -22,7 +22,7 @@ import yaml
 from preflight import __version__
 from preflight.engine.options import RunOptions, in_cluster
 from preflight.report.redact import Redactor
-from preflight.report.renderers import render
+from preflight.report.renderers import rendered
 from preflight.report.result import Report, utc_now
 
 
@@ -47,9 +47,9 @@ def write_bundle(
     """Write the bundle; return its size in bytes. Every member passes through `redact`."""
     clean = redact.report(report)
     members: dict[str, str] = {
-        "report.json": render("json", report, redact),
-        "report.md": render("markdown", report, redact),
-        "report.html": render("html", report, redact),
+        "report.json": rendered(report, "json", redact),
+        "report.md": rendered(report, "markdown", redact),
+        "report.html": rendered(report, "html", redact),
         "values.yaml": yaml.safe_dump(redact.values(dict(values)), sort_keys=False),
         "environment.json": json.dumps(environment(options), indent=2) + "\n",
     }

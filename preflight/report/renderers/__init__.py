@@ -25,7 +25,7 @@ FORMATS: dict[str, Callable[[Report], str]] = {
 MARKUP = frozenset({"junit", "html"})  # formats whose text is escaped, and so is the marker
 
 
-def render(format_: str, report: Report, redact: Redactor) -> str:
-    """The report in `format_`: rendered from the redacted report, then the text redacted."""
+def rendered(report: Report, format_: str, redact: Redactor) -> str:
+    """The report in `format_`, through redaction (the marker escaped where the text is)."""
     marker = escape(REDACTED) if format_ in MARKUP else REDACTED
     return redact(FORMATS[format_](redact.report(report)), marker)
