@@ -85,11 +85,8 @@ def test_a_bundle_renders_again_as_the_original_run_wrote_it(
         "junit": junit.read_text(),
     }
     report = json.loads(files["report.json"])
-    assert {c["id"]: c["status"] for c in report["checks"]} == {
-        "values": "pass",
-        "postgres.api": "pass",
-        "clickhouse": "fail",
-    }
+    statuses = {c["id"]: c["status"] for c in report["checks"]}
+    assert (statuses["postgres.api"], statuses["clickhouse"]) == ("pass", "fail")
     assert report["values_files"] == ["custom-values.yaml"] and report["started"]
     saved_json = tmp_path / "report.json"
     saved_json.write_text(files["report.json"])
