@@ -346,7 +346,7 @@ summary:focus-visible{outline:2px solid var(--link);outline-offset:-2px}
 .steps{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.85rem}
 .steps th,.steps td{border:1px solid var(--line);padding:.25rem .45rem;text-align:left;vertical-align:top}
 .steps th{background:var(--panel)}
-.steps td:last-child{white-space:nowrap}
+.steps td:first-child,.steps td:nth-child(2),.steps td:last-child{white-space:nowrap}
 .steps td{overflow-wrap:anywhere}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .9rem;margin:0;font-size:.85rem}
 .facts dt{font-family:ui-monospace,Menlo,Consolas,"DejaVu Sans Mono",monospace}
