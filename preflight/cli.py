@@ -49,6 +49,21 @@ def _apply(decorators: list[Decorator]) -> Decorator:
     return wrap
 
 
+format_option = click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMAT_NAMES),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE.",
+)
+
 values_options = _apply(
     [
         click.argument("files", nargs=-1, type=click.Path(dir_okay=False)),
@@ -125,20 +140,8 @@ run_options = _apply(
             help="Run only these checks (a component matches all its checks).",
         ),
         click.option("--skip", multiple=True, metavar="ID[,ID]", help="Skip these checks."),
-        click.option(
-            "--format",
-            "format_",
-            type=click.Choice(FORMAT_NAMES),
-            default="text",
-            show_default=True,
-            help="Report format.",
-        ),
-        click.option(
-            "-o",
-            "--output",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Write the report to FILE.",
-        ),
+        format_option,
+        output_option,
         click.option(
             "--timeout",
             type=click.FloatRange(min=0.1),
@@ -230,6 +233,18 @@ def validate(format_: str, strict: bool, **params: Any) -> None:
     from preflight.commands.validate import validate as validate_values
 
     sys.exit(validate_values(params, format_, strict))
+
+
+@main.command(name="report")
+@click.argument("saved", metavar="BUNDLE.tar.gz|report.json")
+@format_option
+@output_option
+def report_command(saved: str, format_: str, output: Path | None) -> None:
+    """Render a saved report (a support bundle or a JSON report; - for stdin) again, in any
+    format, without running anything."""
+    from preflight.commands.report import rerender
+
+    sys.exit(rerender(saved, format_, output))
 
 
 @main.command(name="checks")

@@ -16,7 +16,7 @@ from preflight import __version__
 from preflight.commands.common import csv, fail
 from preflight.commands.inputs import Inputs, inputs
 from preflight.engine.check import Check
-from preflight.engine.options import RunOptions
+from preflight.engine.options import RunOptions, in_cluster
 from preflight.report.exit_codes import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
@@ -26,7 +26,7 @@ from preflight.report.exit_codes import (
 from preflight.report.redact import Redactor
 from preflight.report.renderers import rendered
 from preflight.report.renderers.text import LiveProgress
-from preflight.report.result import CheckResult, Report, Status
+from preflight.report.result import CheckResult, Report, Status, utc_now
 from preflight.values.check import load_checked
 from preflight.values.load import Values
 
@@ -78,6 +78,7 @@ def execute(call: Invocation) -> int:
     from preflight.engine.runner import run_checks
     from preflight.report.bundle import write_bundle
 
+    started_at = utc_now()
     started = time.monotonic()
     given = call.inputs
     values, values_check = load_checked(given.source, given.chart, given.facts)
@@ -92,7 +93,14 @@ def execute(call: Invocation) -> int:
         results = [values_check]
         if checks and values is not None:
             results += run_checks(checks, values, call.options, progress)
-        report = Report(tuple(results), time.monotonic() - started, __version__)
+        report = Report(
+            tuple(results),
+            time.monotonic() - started,
+            __version__,
+            started=started_at,
+            in_cluster=in_cluster(call.options),
+            values_files=call.inputs.source.file_names,
+        )
         output.write(report, redact, progress)
         if call.bundle is not None:
             size = write_bundle(

@@ -1,6 +1,6 @@
 """The support bundle: everything support asks for first, in one redacted .tar.gz.
 
-report.json, report.md, values.yaml (every secret replaced by `<redacted>`, keys kept),
+report.json, report.md, report.html, values.yaml (every secret replaced by `<redacted>`, keys kept),
 environment.json (tool, Python, platform, in-cluster and namespace), and logs/<check>.log
 with the client libraries' log lines each check captured.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import platform
 import sys
 import tarfile
@@ -21,26 +20,24 @@ from typing import Any
 import yaml
 
 from preflight import __version__
-from preflight.engine.options import RunOptions
+from preflight.engine.options import RunOptions, in_cluster
 from preflight.report.redact import Redactor, blank
-from preflight.report.renderers.json_report import render_json
-from preflight.report.renderers.markdown import render_markdown
-from preflight.report.result import Report
+from preflight.report.renderers import rendered
+from preflight.report.result import Report, utc_now
 
 
 def environment(options: RunOptions) -> dict[str, Any]:
     """Where the run happened."""
-    in_cluster = options.in_cluster or "KUBERNETES_SERVICE_HOST" in os.environ
     return {
         "tool": "sense-preflight",
         "version": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "in_cluster": in_cluster,
+        "in_cluster": in_cluster(options),
         "namespace": options.namespace,
         "timeout_s": options.timeout_s,
         "read_only": options.read_only,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": utc_now(),
     }
 
 
@@ -51,8 +48,9 @@ def write_bundle(
     clean_values = redact.values(dict(values))
     env = environment(options)
     members: dict[str, str] = {  # each through the safety net, none of it touching structure
-        "report.json": redact.render(render_json, report),
-        "report.md": redact.render(render_markdown, report),
+        "report.json": rendered(report, "json", redact),
+        "report.md": rendered(report, "markdown", redact),
+        "report.html": rendered(report, "html", redact),
         "values.yaml": redact.net(_yaml(clean_values), _yaml(blank(clean_values))),
         "environment.json": redact.net(_json(env), _json(blank(env))),
     }

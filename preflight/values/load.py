@@ -42,6 +42,11 @@ class ValuesSource:
         """No layer, no file and no --set* flag was given."""
         return not (self.layers or self.files or self.set or self.set_string or self.set_file)
 
+    @property
+    def file_names(self) -> tuple[str, ...]:
+        """The values files' names, without their folders (for the report)."""
+        return tuple(Path(file).name for file in self.files)
+
 
 @dataclass(frozen=True)
 class Values:
