@@ -236,15 +236,26 @@ def validate(format_: str, strict: bool, **params: Any) -> None:
 
 
 @main.command(name="report")
-@click.argument("saved", metavar="BUNDLE.tar.gz|report.json")
+@click.argument("saved", nargs=-1, required=True, metavar="BUNDLE.tar.gz|report.json")
+@click.option("--diff", is_flag=True, help="Show what changed from the first report to the second.")
 @format_option
 @output_option
-def report_command(saved: str, format_: str, output: Path | None) -> None:
+def report_command(saved: tuple[str, ...], diff: bool, format_: str, output: Path | None) -> None:
     """Render a saved report (a support bundle or a JSON report; - for stdin) again, in any
-    format, without running anything."""
-    from preflight.commands.report import rerender
+    format, without running anything; with --diff OLD NEW, what changed between two."""
+    from preflight.commands.common import fail
+    from preflight.commands.report import rerender, show_diff
+    from preflight.report.exit_codes import EXIT_BAD_INPUT
 
-    sys.exit(rerender(saved, format_, output))
+    if diff and len(saved) != 2:
+        fail(EXIT_BAD_INPUT, "--diff takes two saved reports: OLD NEW")
+    if not diff and len(saved) != 1:
+        fail(EXIT_BAD_INPUT, "give one saved report (or --diff OLD NEW)")
+    sys.exit(
+        show_diff(saved[0], saved[1], format_, output)
+        if diff
+        else rerender(saved[0], format_, output)
+    )
 
 
 @main.command(name="checks")

@@ -32,7 +32,23 @@ def rerender(saved: str, format_: str, output: Path | None) -> int:
         report = load_saved(saved)
     except Unreadable as exc:
         fail(EXIT_BAD_INPUT, str(exc))
-    text = FORMATS[format_](report)
+    return _write(FORMATS[format_](report), output)
+
+
+def show_diff(old: str, new: str, format_: str, output: Path | None) -> int:
+    """Render what changed from the saved report `old` to `new`; return the exit code."""
+    from preflight.report.diff import DIFF_FORMATS, diff_reports, render_diff
+
+    if format_ not in DIFF_FORMATS:
+        fail(EXIT_BAD_INPUT, f"--diff renders as {', '.join(DIFF_FORMATS)}, not {format_}")
+    try:
+        before, after = load_saved(old), load_saved(new)
+    except Unreadable as exc:
+        fail(EXIT_BAD_INPUT, str(exc))
+    return _write(render_diff(diff_reports(before, after), format_, old, new), output)
+
+
+def _write(text: str, output: Path | None) -> int:
     if output is None:
         sys.stdout.write(text)
         return EXIT_OK
