@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from preflight.engine.certificates import record_certificate
 from preflight.engine.check import Probe, StepFailed
 from preflight.engine.deadline import Deadline, DeadlineExceeded
 
@@ -353,7 +354,7 @@ def reach(
                         fix = f"check that this port serves TLS, or {plain_fix} if it is plain"
                         raise StepFailed(exc.detail, fix) from None
                     raise
-                _judge_tls(probe, step, connection.tls)
+                _judge_tls(probe, step, connection.tls, endpoint.host)
         yield connection
     finally:
         connection.sock.close()
@@ -368,11 +369,11 @@ def reach_url(probe: Probe, endpoint: Endpoint) -> TlsSettings | None:
     return tls
 
 
-def _judge_tls(probe: Probe, step: Any, info: TlsInfo) -> None:
+def _judge_tls(probe: Probe, step: Any, info: TlsInfo, host: str) -> None:
     probe.facts["tls_version"] = info.version
     step.detail = f"{info.version}, certificate verified"
     if info.not_after is not None:
-        probe.facts["cert_not_after"] = info.not_after.isoformat()
+        record_certificate(probe, host, info.not_after)
         days = (info.not_after - dt.datetime.now(dt.UTC)).days
         if days < CERT_EXPIRY_WARNING_DAYS:
             step.warn(

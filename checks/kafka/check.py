@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from checks.kafka import protocol as wire
 from checks.kafka.client import MARGIN_S, ClientError, KafkaClient, Settings
+from preflight.engine.certificates import record_certificate
 from preflight.engine.check import Check, Probe, StepFailed
 from preflight.engine.deadline import Deadline
 from preflight.net import (
@@ -209,6 +210,7 @@ def _reach(probe: Probe, settings: Settings) -> list[Link]:
                 ) from None
             raise
         probe.facts["tls_version"] = info.version
+        record_certificate(probe, link.endpoint.host, info.not_after)
         return link
 
     secured = _each_address(

@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from preflight.engine.certificates import record_certificate
 from preflight.engine.check import Check, Probe, Step, StepFailed
 from preflight.engine.deadline import Deadline, DeadlineExceeded
 from preflight.net import Endpoint, TlsSettings, parse_endpoint, reach, tls_handshake
@@ -187,6 +188,7 @@ def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParam
     tls, info = tls_handshake(sock, params.host, settings, probe.deadline)
     tls.close()
     probe.facts["tls_version"] = info.version
+    record_certificate(probe, params.host, info.not_after)
     if probe.options.insecure_skip_tls_verify and params.verifies_chain:
         step.warn(
             f"{info.version}; certificate NOT verified (--insecure-skip-tls-verify)",
