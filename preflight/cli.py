@@ -79,15 +79,52 @@ values_options = _apply(
     ]
 )
 
+selection_options = [
+    click.option(
+        "--only",
+        multiple=True,
+        metavar="ID[,ID]",
+        help="Run only these checks (a component matches all its checks).",
+    ),
+    click.option("--skip", multiple=True, metavar="ID[,ID]", help="Skip these checks."),
+]
+
+connection_options = [
+    click.option(
+        "--ca-bundle",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="CA bundle (PEM) to verify TLS servers.",
+    ),
+    click.option(
+        "--insecure-skip-tls-verify",
+        is_flag=True,
+        help="Do not verify TLS certificates (reported as a warning).",
+    ),
+    click.option(
+        "--namespace",
+        default=DEFAULT_NAMESPACE,
+        show_default=True,
+        help="Namespace the chart is installed in.",
+    ),
+    click.option(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
+    ),
+    click.option("--context", help="Kubeconfig context."),
+    click.option(
+        "--in-cluster", is_flag=True, help="Running as a pod: cluster access is required."
+    ),
+    click.option(
+        "--registry-config",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Docker config.json with registry credentials.",
+    ),
+]
+
 run_options = _apply(
     [
-        click.option(
-            "--only",
-            multiple=True,
-            metavar="ID[,ID]",
-            help="Run only these checks (a component matches all its checks).",
-        ),
-        click.option("--skip", multiple=True, metavar="ID[,ID]", help="Skip these checks."),
+        *selection_options,
         click.option(
             "--format",
             "format_",
@@ -115,36 +152,7 @@ run_options = _apply(
             is_flag=True,
             help="No write probes (scratch tables, topics, objects, stores).",
         ),
-        click.option(
-            "--ca-bundle",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="CA bundle (PEM) to verify TLS servers.",
-        ),
-        click.option(
-            "--insecure-skip-tls-verify",
-            is_flag=True,
-            help="Do not verify TLS certificates (reported as a warning).",
-        ),
-        click.option(
-            "--namespace",
-            default=DEFAULT_NAMESPACE,
-            show_default=True,
-            help="Namespace the chart is installed in.",
-        ),
-        click.option(
-            "--kubeconfig",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
-        ),
-        click.option("--context", help="Kubeconfig context."),
-        click.option(
-            "--in-cluster", is_flag=True, help="Running as a pod: cluster access is required."
-        ),
-        click.option(
-            "--registry-config",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="Docker config.json with registry credentials.",
-        ),
+        *connection_options,
     ]
 )
 
@@ -180,6 +188,47 @@ def bundle_command(bundle_path: Path, **params: Any) -> None:
     from preflight.commands.run import Invocation, execute
 
     sys.exit(execute(Invocation.from_params(params, bundle_path)))
+
+
+@main.command()
+@values_options
+@_apply(
+    [
+        *selection_options,
+        click.option(
+            "--listen",
+            default="0.0.0.0:9115",
+            show_default=True,
+            metavar="HOST:PORT",
+            help="Address to serve /metrics, /probe, /report on.",
+        ),
+        click.option(
+            "--interval",
+            default="5m",
+            show_default=True,
+            help="Time between runs (30s, 5m, 1h).",
+        ),
+        click.option(
+            "--timeout",
+            default=f"{DEFAULT_TIMEOUT_S:g}s",
+            show_default=True,
+            help="Deadline per check (10s, 1m; a bare number is seconds).",
+        ),
+        click.option(
+            "--write-probes",
+            is_flag=True,
+            help="Also run the write probes (scratch tables, topics, objects, stores).",
+        ),
+        *connection_options,
+    ]
+)
+def serve(**params: Any) -> None:
+    """Run the checks on a schedule and export them to Prometheus (/metrics, /probe?check=ID,
+    /report). Read-only unless --write-probes; SIGHUP reads the values again."""
+    from preflight.commands.serve import ServeCall
+    from preflight.commands.serve import serve as run_exporter
+
+    sys.exit(run_exporter(ServeCall.from_params(params)))
 
 
 @main.command()
@@ -247,6 +296,9 @@ def schema(output: Path | None) -> None:
 @click.option("--skip", multiple=True, metavar="ID[,ID]", help="Checks to skip in the Job.")
 @click.option("--strict", is_flag=True, help="Warnings fail the Job.")
 @click.option("--read-only", is_flag=True, help="No write probes in the Job.")
+@click.option("--serve", is_flag=True, help="An exporter (Deployment + Service) instead of a Job.")
+@click.option("--interval", default="5m", show_default=True, help="With --serve: run interval.")
+@click.option("--write-probes", is_flag=True, help="With --serve: also the write probes.")
 def job(
     namespace: str,
     image: str,
@@ -257,25 +309,38 @@ def job(
     skip: tuple[str, ...],
     strict: bool,
     read_only: bool,
+    serve: bool,
+    interval: str,
+    write_probes: bool,
     **params: Any,
 ) -> None:
-    """Print the manifests that run the same preflight as a Job in the cluster.
+    """Print the manifests that run the same preflight as a Job in the cluster (with --serve:
+    as a Prometheus exporter).
 
     Values given here are read only for global.imagePullSecrets (names); the Job reads the
     values from a Secret, so no value is ever printed.
     """
     from preflight.commands import job as job_manifests
+    from preflight.commands import serve_job
     from preflight.commands.common import csv, source
 
+    if serve:
+        from preflight.commands.serve import checked_duration
+
+        flags = serve_job.serve_args(
+            timeout, csv(only), csv(skip), checked_duration("interval", interval), write_probes
+        )
+    else:
+        flags = job_manifests.run_args(timeout, csv(only), csv(skip), strict, read_only)
     spec = job_manifests.JobSpec(
         namespace=namespace,
         name=name,
         image=image,
         values_secret=values_secret,
         pull_secrets=tuple(job_manifests.pull_secret_names(source(params))),
-        run_args=job_manifests.run_args(timeout, csv(only), csv(skip), strict, read_only),
+        run_args=flags,
     )
-    sys.stdout.write(job_manifests.render(spec))
+    sys.stdout.write((serve_job.render if serve else job_manifests.render)(spec))
 
 
 @main.command(name="gpu-probe")

@@ -26,7 +26,12 @@ def csv(items: tuple[str, ...]) -> list[str]:
     return [name.strip() for item in items for name in item.split(",") if name.strip()]
 
 
+def error(message: str) -> None:
+    """One `error:` line on stderr."""
+    click.echo(f"error: {message}", err=True)
+
+
 def fail(code: int, message: str) -> NoReturn:
     """One line on stderr, then exit with `code`."""
-    click.echo(f"error: {message}", err=True)
+    error(message)
     sys.exit(code)

@@ -46,12 +46,12 @@ class JobSpec:
     active_deadline_seconds: int = 900
 
 
-def _labels(spec: JobSpec) -> dict[str, str]:
+def labels(spec: JobSpec) -> dict[str, str]:
     return {"app.kubernetes.io/name": "sense-preflight", "app.kubernetes.io/instance": spec.name}
 
 
-def _meta(spec: JobSpec, name: str, namespaced: bool = True) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": _labels(spec)}
+def meta(spec: JobSpec, name: str, namespaced: bool = True) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": labels(spec)}
     if namespaced:
         meta["namespace"] = spec.namespace
     return meta
@@ -89,16 +89,18 @@ def _binding(spec: JobSpec, kind: str, name: str, role_kind: str) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": kind,
-        "metadata": _meta(spec, name, namespaced=kind == "RoleBinding"),
+        "metadata": meta(spec, name, namespaced=kind == "RoleBinding"),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": spec.name, "namespace": spec.namespace}],
     }
 
 
-def job(spec: JobSpec) -> Manifest:
-    """The Job: one try, non-root, read-only root filesystem, values mounted from the Secret."""
+def pod_spec(spec: JobSpec, command: str, restart_policy: str) -> Manifest:
+    """The pod of the Job (and of `job --serve`'s Deployment): non-root, read-only root
+    filesystem, the values mounted from the Secret; `sense-preflight COMMAND` with the
+    spec's flags."""
     args = [
-        "run",
+        command,
         "--values",
         f"{VALUES_DIR}/{VALUES_KEY}",
         "--in-cluster",
@@ -108,7 +110,7 @@ def job(spec: JobSpec) -> Manifest:
     ]
     pod: Manifest = {
         "serviceAccountName": spec.name,
-        "restartPolicy": "Never",
+        "restartPolicy": restart_policy,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 10001,
@@ -146,39 +148,49 @@ def job(spec: JobSpec) -> Manifest:
     }
     if spec.pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in spec.pull_secrets]
+    return pod
+
+
+def job(spec: JobSpec) -> Manifest:
+    """The Job: one try (`sense-preflight run`), its exit code the preflight's."""
+    pod = pod_spec(spec, "run", "Never")
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _meta(spec, spec.name),
+        "metadata": meta(spec, spec.name),
         "spec": {
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": spec.ttl_seconds,
             "activeDeadlineSeconds": spec.active_deadline_seconds,
-            "template": {"metadata": {"labels": _labels(spec)}, "spec": pod},
+            "template": {"metadata": {"labels": labels(spec)}, "spec": pod},
         },
     }
 
 
 def manifests(spec: JobSpec) -> list[Manifest]:
     """ServiceAccount, ClusterRole + binding, Role + binding, Job."""
+    return [*access(spec), job(spec)]
+
+
+def access(spec: JobSpec) -> list[Manifest]:
+    """ServiceAccount, ClusterRole + binding, Role + binding: what the checks may read."""
     cluster_name = f"{spec.name}-{spec.namespace}"
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(spec, spec.name)},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(spec, spec.name)},
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": _meta(spec, cluster_name, namespaced=False),
+            "metadata": meta(spec, cluster_name, namespaced=False),
             "rules": cluster_rules(),
         },
         _binding(spec, "ClusterRoleBinding", cluster_name, "ClusterRole"),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": _meta(spec, spec.name),
+            "metadata": meta(spec, spec.name),
             "rules": namespace_rules(spec),
         },
         _binding(spec, "RoleBinding", spec.name, "Role"),
-        job(spec),
     ]
 
 
