@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import click
 
+from preflight.engine.options import RunOptions
 from preflight.values.load import ValuesSource
 
 
@@ -18,6 +19,21 @@ def source(params: dict[str, Any]) -> ValuesSource:
         set=params["set_"],
         set_string=params["set_string"],
         set_file=params["set_file"],
+    )
+
+
+def run_options(params: dict[str, Any], timeout_s: float, read_only: bool) -> RunOptions:
+    """The run-wide settings of a command's TLS and cluster flags."""
+    return RunOptions(
+        timeout_s=timeout_s,
+        read_only=read_only,
+        ca_bundle=params["ca_bundle"],
+        insecure_skip_tls_verify=params["insecure_skip_tls_verify"],
+        namespace=params["namespace"],
+        kubeconfig=params["kubeconfig"],
+        context=params["context"],
+        in_cluster=params["in_cluster"],
+        registry_config=params["registry_config"],
     )
 
 

@@ -194,14 +194,29 @@ def access(spec: JobSpec) -> list[Manifest]:
     ]
 
 
+def secret_steps(spec: JobSpec) -> list[str]:
+    """The first step, however the preflight runs in the cluster: the values into a Secret."""
+    ns = spec.namespace
+    return [
+        "1. Put the values into a Secret (never into this file):",
+        f"   kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -",
+        f"   kubectl -n {ns} create secret generic {spec.values_secret} --from-file={VALUES_KEY}",
+    ]
+
+
+def cleanup_line(spec: JobSpec) -> str:
+    return (
+        f"Clean up: kubectl delete -f THIS_FILE; kubectl -n {spec.namespace} delete secret "
+        f"{spec.values_secret}"
+    )
+
+
 def instructions(spec: JobSpec) -> list[str]:
     """The steps around the manifests, as the lines of a comment block."""
     ns, name = spec.namespace, spec.name
     return [
         f"sense-preflight {__version__}: run the preflight as a Job in namespace {ns}.",
-        "1. Put the values into a Secret (never into this file):",
-        f"   kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -",
-        f"   kubectl -n {ns} create secret generic {spec.values_secret} --from-file={VALUES_KEY}",
+        *secret_steps(spec),
         "2. Apply this file (delete an earlier run first: kubectl delete -f THIS_FILE):",
         "   kubectl apply -f THIS_FILE",
         "3. Wait for it (a failing preflight fails the Job: then wait for condition=failed):",
@@ -209,8 +224,7 @@ def instructions(spec: JobSpec) -> list[str]:
         "4. Read the report:",
         f"   kubectl -n {ns} logs job/{name}",
         "The Job's exit code is the preflight's: 0 ok, 3 a check failed, 4 warnings (--strict).",
-        f"Clean up: kubectl delete -f THIS_FILE; kubectl -n {ns} delete secret "
-        f"{spec.values_secret}",
+        cleanup_line(spec),
     ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from preflight import __version__
-from preflight.commands.common import csv, fail, source
+from preflight.commands.common import csv, fail, run_options, source
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions
 from preflight.report.exit_codes import (
@@ -48,17 +48,7 @@ class Invocation:
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
         return cls(
             source=source(params),
-            options=RunOptions(
-                timeout_s=params["timeout"],
-                read_only=params["read_only"],
-                ca_bundle=params["ca_bundle"],
-                insecure_skip_tls_verify=params["insecure_skip_tls_verify"],
-                namespace=params["namespace"],
-                kubeconfig=params["kubeconfig"],
-                context=params["context"],
-                in_cluster=params["in_cluster"],
-                registry_config=params["registry_config"],
-            ),
+            options=run_options(params, params["timeout"], params["read_only"]),
             only=csv(params["only"]),
             skip=csv(params["skip"]),
             format=params["format_"],

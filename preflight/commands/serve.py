@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from preflight import __version__
-from preflight.commands.common import csv, error, fail, source
+from preflight.commands.common import csv, error, fail, run_options, source
 from preflight.engine.options import RunOptions
 from preflight.engine.runner import CLEANUP_WAIT_S, GRACE_S
 from preflight.exporter.durations import parse_duration, parse_listen
-from preflight.exporter.exporter import Config, ConfigError, EventLog, Exporter, load_config
+from preflight.exporter.exporter import Config, EventLog, Exporter, load_config
 from preflight.exporter.http import ExporterServer
 from preflight.exporter.schedule import Schedule
 from preflight.report.exit_codes import EXIT_BAD_INPUT, EXIT_OK
-from preflight.values.load import ValuesSource
+from preflight.values.load import ValuesError, ValuesSource
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,7 @@ class ServeCall:
         )
         return cls(
             source=source(params),
-            options=RunOptions(
-                timeout_s=timeout_s,
-                read_only=not params["write_probes"],
-                ca_bundle=params["ca_bundle"],
-                insecure_skip_tls_verify=params["insecure_skip_tls_verify"],
-                namespace=params["namespace"],
-                kubeconfig=params["kubeconfig"],
-                context=params["context"],
-                in_cluster=params["in_cluster"],
-                registry_config=params["registry_config"],
-            ),
+            options=run_options(params, timeout_s, read_only=not params["write_probes"]),
             only=csv(params["only"]),
             skip=csv(params["skip"]),
             host=host,
@@ -76,7 +66,7 @@ def serve(call: ServeCall) -> int:
     """Values → listen → schedule; then wait for SIGHUP (reload) or SIGTERM/SIGINT (stop)."""
     try:
         config = call.load()
-    except ConfigError as exc:
+    except ValuesError as exc:
         for problem in exc.problems:
             error(problem)
         return EXIT_BAD_INPUT
@@ -93,7 +83,9 @@ def serve(call: ServeCall) -> int:
     schedule = Schedule(
         exporter.run_scheduled,
         call.interval_s,
-        lambda exc: log(f"run failed: internal error: {type(exc).__name__}: {exc}", config.redact),
+        lambda exc: log(
+            f"run failed: internal error: {type(exc).__name__}: {exc}", exporter.config.redact
+        ),
     )
     http.start()
     schedule.start()

@@ -9,14 +9,15 @@ import yaml
 
 from preflight import __version__
 from preflight.commands.job import (
-    VALUES_KEY,
     JobSpec,
     Manifest,
     access,
+    cleanup_line,
     labels,
     meta,
     pod_spec,
     run_args,
+    secret_steps,
 )
 
 PORT = 9115
@@ -95,8 +96,7 @@ def instructions(spec: JobSpec) -> list[str]:
     ns, name = spec.namespace, spec.name
     return [
         f"sense-preflight {__version__}: the checks as a Prometheus exporter in namespace {ns}.",
-        "1. Put the values into a Secret (never into this file):",
-        f"   kubectl -n {ns} create secret generic {spec.values_secret} --from-file={VALUES_KEY}",
+        *secret_steps(spec),
         "2. Apply this file: kubectl apply -f THIS_FILE",
         f"3. Look: kubectl -n {ns} port-forward svc/{name} {PORT}, then "
         f"http://localhost:{PORT}/metrics (/report, /probe?check=ID)",
@@ -104,8 +104,7 @@ def instructions(spec: JobSpec) -> list[str]:
         f"   kubectl -n {ns} exec deploy/{name} -- sh -c 'kill -HUP 1'",
         "Prometheus finds the Service by its prometheus.io/* annotations; with the Prometheus",
         "Operator, apply the ServiceMonitor at the end of this file instead.",
-        f"Clean up: kubectl delete -f THIS_FILE; kubectl -n {ns} delete secret "
-        f"{spec.values_secret}",
+        cleanup_line(spec),
     ]
 
 

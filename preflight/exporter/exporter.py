@@ -17,15 +17,7 @@ from preflight.engine.options import RunOptions
 from preflight.report.redact import Redactor
 from preflight.report.result import CheckResult, Report, Status
 from preflight.values.check import load_checked
-from preflight.values.load import Values, ValuesSource
-
-
-class ConfigError(Exception):
-    """Values (or --only/--skip) the exporter cannot run with: one line per problem."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = list(problems)
+from preflight.values.load import Values, ValuesError, ValuesSource
 
 
 @dataclass(frozen=True)
@@ -40,13 +32,14 @@ class Config:
 
 
 def load_config(source: ValuesSource, only: Sequence[str], skip: Sequence[str]) -> Config:
-    """Read and check the values, find the checks; raise ConfigError with every problem."""
+    """Read and check the values, find the checks; raise ValuesError with every problem
+    (in the values, or an unknown --only/--skip name)."""
     from preflight.engine import registry
 
     values, values_check = load_checked(source)
     redact = Redactor.for_values(values.data if values else {})
     if values is None or values_check.status is Status.FAIL:
-        raise ConfigError(
+        raise ValuesError(
             [
                 redact(f"values: {step.name}: {step.detail}" if step.name else step.detail)
                 for step in values_check.steps
@@ -56,7 +49,7 @@ def load_config(source: ValuesSource, only: Sequence[str], skip: Sequence[str]) 
     checks = registry.all_checks(values)
     unknown = registry.unknown_names(checks, [*only, *skip])
     if unknown:
-        raise ConfigError(
+        raise ValuesError(
             [f"unknown check id(s): {', '.join(unknown)} (see `sense-preflight checks`)"]
         )
     return Config(values, values_check, checks, registry.select(checks, only, skip), redact)
@@ -143,7 +136,7 @@ class Exporter:
         old = self.config
         try:
             config = load()
-        except ConfigError as exc:
+        except ValuesError as exc:
             self.reload_ok = False
             self.log(
                 f"reload failed, still running with the previous values: {'; '.join(exc.problems)}",
