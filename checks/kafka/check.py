@@ -81,6 +81,7 @@ def run(probe: Probe) -> None:
             link.sock.close()
     live = [link.endpoint for link in links if link.greeting is not None]
     client = KafkaClient(probe, settings, live)
+    probe.cleanups.add("close the Kafka admin client", client.close)  # the last to run
     cluster = _metadata(probe, _auth(probe, settings, greeting, client))
     _advertised(probe, settings, cluster)
     _version(probe, greeting.ranges)
