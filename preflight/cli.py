@@ -325,11 +325,10 @@ def job(
     from preflight.commands.common import csv, source
 
     if serve:
-        from preflight.commands.serve import checked_duration
+        from preflight.commands.serve import duration_option
 
-        flags = serve_job.serve_args(
-            timeout, csv(only), csv(skip), checked_duration("interval", interval), write_probes
-        )
+        duration_option("interval", interval)  # a bad one exits 2 here, not in the cluster
+        flags = serve_job.serve_args(timeout, csv(only), csv(skip), interval, write_probes)
     else:
         flags = job_manifests.run_args(timeout, csv(only), csv(skip), strict, read_only)
     spec = job_manifests.JobSpec(

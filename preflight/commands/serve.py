@@ -25,6 +25,9 @@ from preflight.exporter.schedule import Schedule
 from preflight.report.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from preflight.values.load import ValuesError, ValuesSource
 
+#: How often the main thread looks for a signal delivered to another thread.
+SIGNAL_POLL_S = 0.2
+
 
 @dataclass(frozen=True)
 class ServeCall:
@@ -45,9 +48,8 @@ class ServeCall:
             host, port = parse_listen(params["listen"])
         except ValueError as exc:
             fail(EXIT_BAD_INPUT, str(exc))
-        interval_s, timeout_s = (
-            parse_duration(checked_duration(name, params[name])) for name in ("interval", "timeout")
-        )
+        interval_s = duration_option("interval", params["interval"])
+        timeout_s = duration_option("timeout", params["timeout"])
         return cls(
             source=source(params),
             options=run_options(params, timeout_s, read_only=not params["write_probes"]),
@@ -75,9 +77,12 @@ def serve(call: ServeCall) -> int:
     exporter = Exporter(config, call.options, log)
     server = _listen(call, exporter)
     events: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for number, event in ((signal.SIGHUP, "reload"), (signal.SIGTERM, "stop")):
+    for number, event in (
+        (signal.SIGHUP, "reload"),
+        (signal.SIGTERM, "stop"),
+        (signal.SIGINT, "stop"),
+    ):
         signal.signal(number, lambda *_, event=event: events.put(event))
-    signal.signal(signal.SIGINT, lambda *_: events.put("stop"))
 
     http = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     schedule = Schedule(
@@ -95,11 +100,21 @@ def serve(call: ServeCall) -> int:
         f"{len(config.selected)} check(s) every {call.interval_s:g}s, {mode}",
         config.redact,
     )
-    while (event := events.get()) != "stop":
+    while (event := _next_event(events)) != "stop":
         if event == "reload":
             exporter.reload(call.load)
     _stop(call, exporter, schedule, server, http)
     return EXIT_OK
+
+
+def _next_event(events: queue.SimpleQueue[str]) -> str:
+    """The next signal's event. A signal that another thread (librdkafka's, say) received runs
+    its handler only when the main thread next runs Python code: so wait in short steps."""
+    while True:
+        try:
+            return events.get(timeout=SIGNAL_POLL_S)
+        except queue.Empty:
+            continue
 
 
 def _listen(call: ServeCall, exporter: Exporter) -> ExporterServer:
@@ -137,13 +152,12 @@ def _stop(
     )
 
 
-def checked_duration(option: str, text: str) -> str:
-    """The duration given to --OPTION, or exit 2 with one line saying what is wrong."""
+def duration_option(option: str, text: str) -> float:
+    """The seconds of the duration given to --OPTION, or exit 2 with one line saying why not."""
     try:
-        parse_duration(text)
+        return parse_duration(text)
     except ValueError as exc:
         fail(EXIT_BAD_INPUT, f"--{option} {exc}")
-    return text
 
 
 def _address(call: ServeCall) -> str:
