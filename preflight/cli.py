@@ -131,7 +131,7 @@ source_options = _apply(
     ]
 )
 
-run_options = _apply(
+selection_options = _apply(
     [
         click.option(
             "--only",
@@ -140,21 +140,11 @@ run_options = _apply(
             help="Run only these checks (a component matches all its checks).",
         ),
         click.option("--skip", multiple=True, metavar="ID[,ID]", help="Skip these checks."),
-        format_option,
-        output_option,
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=0.1),
-            default=DEFAULT_TIMEOUT_S,
-            show_default=True,
-            help="Seconds per check.",
-        ),
-        click.option("--strict", is_flag=True, help="Warnings fail the run (exit 4)."),
-        click.option(
-            "--read-only",
-            is_flag=True,
-            help="No write probes (scratch tables, topics, objects, stores).",
-        ),
+    ]
+)
+
+connection_options = _apply(
+    [
         click.option(
             "--ca-bundle",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -180,6 +170,28 @@ run_options = _apply(
             metavar="SCOPE",
             help="Scope the oidc check asks a client_credentials token for (preflight only).",
         ),
+    ]
+)
+
+run_options = _apply(
+    [
+        selection_options,
+        format_option,
+        output_option,
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            default=DEFAULT_TIMEOUT_S,
+            show_default=True,
+            help="Seconds per check.",
+        ),
+        click.option("--strict", is_flag=True, help="Warnings fail the run (exit 4)."),
+        click.option(
+            "--read-only",
+            is_flag=True,
+            help="No write probes (scratch tables, topics, objects, stores).",
+        ),
+        connection_options,
     ]
 )
 
@@ -289,6 +301,47 @@ def schema(output: Path | None) -> None:
 
 @main.command()
 @values_options
+@_apply(
+    [
+        selection_options,
+        click.option(
+            "--listen",
+            default="0.0.0.0:9115",
+            show_default=True,
+            metavar="HOST:PORT",
+            help="Address to serve /metrics, /probe, /report on.",
+        ),
+        click.option(
+            "--interval",
+            default="5m",
+            show_default=True,
+            help="Time between runs (30s, 5m, 1h).",
+        ),
+        click.option(
+            "--timeout",
+            default=f"{DEFAULT_TIMEOUT_S:g}s",
+            show_default=True,
+            help="Deadline per check (10s, 1m; a bare number is seconds).",
+        ),
+        click.option(
+            "--write-probes",
+            is_flag=True,
+            help="Also run the write probes (scratch tables, topics, objects, stores).",
+        ),
+        connection_options,
+    ]
+)
+def serve(**params: Any) -> None:
+    """Run the checks on a schedule and export them to Prometheus (/metrics, /probe?check=ID,
+    /report). Read-only unless --write-probes; SIGHUP reads the values again."""
+    from preflight.commands.serve import ServeCall
+    from preflight.commands.serve import serve as run_exporter
+
+    sys.exit(run_exporter(ServeCall.from_params(params)))
+
+
+@main.command()
+@values_options
 @click.option(
     "--namespace",
     default=DEFAULT_NAMESPACE,
@@ -316,6 +369,9 @@ def schema(output: Path | None) -> None:
 @click.option("--strict", is_flag=True, help="Warnings fail the Job.")
 @click.option("--read-only", is_flag=True, help="No write probes in the Job.")
 @click.option("--oidc-scope", metavar="SCOPE", help="Scope the Job's oidc check asks for.")
+@click.option("--serve", is_flag=True, help="An exporter (Deployment + Service) instead of a Job.")
+@click.option("--interval", default="5m", show_default=True, help="With --serve: run interval.")
+@click.option("--write-probes", is_flag=True, help="With --serve: also the write probes.")
 def job(
     namespace: str,
     image: str,
@@ -327,6 +383,9 @@ def job(
     strict: bool,
     read_only: bool,
     oidc_scope: str | None,
+    serve: bool,
+    interval: str,
+    write_probes: bool,
     **params: Any,
 ) -> None:
     """Print the manifests that run the same preflight as a Job in the cluster.
@@ -336,6 +395,7 @@ def job(
     Secrets in the namespace), so no value is ever printed.
     """
     from preflight.commands import job as job_manifests
+    from preflight.commands import serve_job
     from preflight.commands.common import csv
     from preflight.commands.inputs import cluster_options, inputs
     from preflight.engine import registry
@@ -345,20 +405,27 @@ def job(
     given = inputs(params, cluster_options(params))
     values = job_manifests.job_values(given.source)
     selected = registry.select(registry.all_checks(values), csv(only), csv(skip))
+    if serve:
+        from preflight.commands.serve import duration_option
+
+        duration_option("interval", interval)  # a bad one exits 2 here, not in the cluster
+        flags = serve_job.serve_args(
+            timeout, csv(only), csv(skip), interval, write_probes, oidc_scope
+        )
+    else:
+        flags = job_manifests.run_args(timeout, csv(only), csv(skip), strict, read_only, oidc_scope)
     spec = job_manifests.JobSpec(
         namespace=namespace,
         name=name,
         image=image,
         values_secret=values_secret,
         pull_secrets=pull_secret_names(values),
-        run_args=job_manifests.run_args(
-            timeout, csv(only), csv(skip), strict, read_only, oidc_scope
-        ),
+        run_args=flags,
         access=job_manifests.declared_access(selected),
         release=params["release"],
         helm_driver=os.environ.get("HELM_DRIVER", ""),
     )
-    sys.stdout.write(job_manifests.render(spec))
+    sys.stdout.write((serve_job.render if serve else job_manifests.render)(spec))
 
 
 @main.command(name="gpu-probe")

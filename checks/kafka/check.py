@@ -73,6 +73,7 @@ def run(probe: Probe) -> None:
             link.sock.close()
     live = [link.endpoint for link in links if link.greeting is not None]
     client = KafkaClient(probe, settings, live)
+    probe.cleanups.add("close the Kafka admin client", client.close)  # the last to run
     cluster = _metadata(probe, _auth(probe, settings, greeting, client))
     _advertised(probe, settings, cluster)
     _version(probe, greeting.ranges)
@@ -206,11 +207,13 @@ def _reach(probe: Probe, settings: Settings) -> list[Link]:
         return link
 
     def judge(step: Step, secured: list[Link]) -> None:
+        never = dt.datetime.max.replace(tzinfo=dt.UTC)
         earliest = min(
-            (link.tls for link in secured if link.tls is not None),
-            key=lambda info: info.not_after or dt.datetime.max.replace(tzinfo=dt.UTC),
+            (link for link in secured if link.tls is not None),
+            key=lambda link: (link.tls.not_after if link.tls else None) or never,
         )
-        judge_tls(probe, step, earliest, step.detail)
+        assert earliest.tls is not None
+        judge_tls(probe, step, earliest.tls, earliest.endpoint.host, step.detail)
 
     secured = each_address(
         probe,

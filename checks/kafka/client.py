@@ -114,6 +114,11 @@ class KafkaClient:
             self._admin = AdminClient(self.config())
         return self._admin
 
+    def close(self) -> None:
+        """Let the admin client go now: its callbacks refer back to this object, so without
+        this it (and its librdkafka threads) would live until the garbage collector's turn."""
+        self._admin = None
+
     def reason(self, *needles: str) -> str:
         """The most telling librdkafka error seen so far (served from its queue first)."""
         if self._admin is not None:

@@ -191,7 +191,7 @@ def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParam
         detail = f"{info.version}, certificate {scope}verified (sslMode={params.ssl_mode})"
     else:
         detail = f"{info.version}, certificate not verified (sslMode={params.ssl_mode})"
-    judge_tls(probe, step, info, detail)
+    judge_tls(probe, step, info, params.host, detail)
 
 
 _NOT_POSTGRES_FIX = "check the host and port: they should be those of the PostgreSQL server"

@@ -49,12 +49,12 @@ class JobSpec:
     active_deadline_seconds: int = 900
 
 
-def _labels(spec: JobSpec) -> dict[str, str]:
+def labels(spec: JobSpec) -> dict[str, str]:
     return {"app.kubernetes.io/name": "sense-preflight", "app.kubernetes.io/instance": spec.name}
 
 
-def _meta(spec: JobSpec, name: str, namespaced: bool = True) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": _labels(spec)}
+def meta(spec: JobSpec, name: str, namespaced: bool = True) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": labels(spec)}
     if namespaced:
         meta["namespace"] = spec.namespace
     return meta
@@ -102,19 +102,20 @@ def _binding(spec: JobSpec, kind: str, name: str, role_kind: str) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": kind,
-        "metadata": _meta(spec, name, namespaced=kind == "RoleBinding"),
+        "metadata": meta(spec, name, namespaced=kind == "RoleBinding"),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": spec.name, "namespace": spec.namespace}],
     }
 
 
-def job(spec: JobSpec) -> Manifest:
-    """The Job: one try, non-root, read-only root filesystem, values mounted from the Secret
-    (or, with --release, read from the release)."""
+def pod_spec(spec: JobSpec, command: str, restart_policy: str) -> Manifest:
+    """The pod of the Job (and of `job --serve`'s Deployment): non-root, read-only root
+    filesystem, the values mounted from the Secret (or, with --release, read from the
+    release); `sense-preflight COMMAND` with the spec's flags."""
     source = (
         ["--release", spec.release] if spec.release else ["--values", f"{VALUES_DIR}/{VALUES_KEY}"]
     )
-    args = ["run", *source, "--in-cluster", "--namespace", spec.namespace, *spec.run_args]
+    args = [command, *source, "--in-cluster", "--namespace", spec.namespace, *spec.run_args]
     env = [{"name": "HOME", "value": "/tmp"}]
     if spec.release and _storage(spec) == "configmaps":
         env.append({"name": "HELM_DRIVER", "value": "configmap"})
@@ -130,7 +131,7 @@ def job(spec: JobSpec) -> Manifest:
         )
     pod: Manifest = {
         "serviceAccountName": spec.name,
-        "restartPolicy": "Never",
+        "restartPolicy": restart_policy,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 10001,
@@ -162,59 +163,82 @@ def job(spec: JobSpec) -> Manifest:
     }
     if spec.pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in spec.pull_secrets]
+    return pod
+
+
+def job(spec: JobSpec) -> Manifest:
+    """The Job: one try (`sense-preflight run`), its exit code the preflight's."""
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _meta(spec, spec.name),
+        "metadata": meta(spec, spec.name),
         "spec": {
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": spec.ttl_seconds,
             "activeDeadlineSeconds": spec.active_deadline_seconds,
-            "template": {"metadata": {"labels": _labels(spec)}, "spec": pod},
+            "template": {
+                "metadata": {"labels": labels(spec)},
+                "spec": pod_spec(spec, "run", "Never"),
+            },
         },
     }
 
 
 def manifests(spec: JobSpec) -> list[Manifest]:
     """ServiceAccount, ClusterRole + binding, Role + binding, Job."""
+    return [*access(spec), job(spec)]
+
+
+def access(spec: JobSpec) -> list[Manifest]:
+    """ServiceAccount, ClusterRole + binding, Role + binding: what the checks may read."""
     cluster_name = f"{spec.name}-{spec.namespace}"
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(spec, spec.name)},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(spec, spec.name)},
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": _meta(spec, cluster_name, namespaced=False),
+            "metadata": meta(spec, cluster_name, namespaced=False),
             "rules": cluster_rules(spec),
         },
         _binding(spec, "ClusterRoleBinding", cluster_name, "ClusterRole"),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": _meta(spec, spec.name),
+            "metadata": meta(spec, spec.name),
             "rules": namespace_rules(spec),
         },
         _binding(spec, "RoleBinding", spec.name, "Role"),
-        job(spec),
     ]
+
+
+def secret_steps(spec: JobSpec) -> list[str]:
+    """The first step, however the preflight runs in the cluster: the values into a Secret
+    (nothing to create with --release)."""
+    ns = spec.namespace
+    if spec.release:
+        return [
+            f"1. The values are those of the installed release {spec.release} (nothing to create)."
+        ]
+    return [
+        "1. Put the values into a Secret (never into this file):",
+        f"   kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -",
+        f"   kubectl -n {ns} create secret generic {spec.values_secret} --from-file={VALUES_KEY}",
+    ]
+
+
+def cleanup_line(spec: JobSpec) -> str:
+    values = (
+        "" if spec.release else f"; kubectl -n {spec.namespace} delete secret {spec.values_secret}"
+    )
+    return f"Clean up: kubectl delete -f THIS_FILE{values}"
 
 
 def instructions(spec: JobSpec) -> list[str]:
     """The steps around the manifests, as the lines of a comment block."""
     ns, name = spec.namespace, spec.name
-    values_step = (
-        [f"1. The values are those of the installed release {spec.release} (nothing to create)."]
-        if spec.release
-        else [
-            "1. Put the values into a Secret (never into this file):",
-            f"   kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -",
-            f"   kubectl -n {ns} create secret generic {spec.values_secret} "
-            f"--from-file={VALUES_KEY}",
-        ]
-    )
-    cleanup = "" if spec.release else f"; kubectl -n {ns} delete secret {spec.values_secret}"
     return [
         f"sense-preflight {__version__}: run the preflight as a Job in namespace {ns}.",
-        *values_step,
+        *secret_steps(spec),
         "2. Apply this file (delete an earlier run first: kubectl delete -f THIS_FILE):",
         "   kubectl apply -f THIS_FILE",
         "3. Wait for it (a failing preflight fails the Job: then wait for condition=failed):",
@@ -222,7 +246,7 @@ def instructions(spec: JobSpec) -> list[str]:
         "4. Read the report:",
         f"   kubectl -n {ns} logs job/{name}",
         "The Job's exit code is the preflight's: 0 ok, 3 a check failed, 4 warnings (--strict).",
-        f"Clean up: kubectl delete -f THIS_FILE{cleanup}",
+        cleanup_line(spec),
     ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from preflight import __version__
-from preflight.commands.common import csv, fail
+from preflight.commands.common import csv, fail, run_options
 from preflight.commands.inputs import Inputs, inputs
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions, in_cluster
@@ -46,18 +46,7 @@ class Invocation:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
-        options = RunOptions(
-            timeout_s=params["timeout"],
-            read_only=params["read_only"],
-            ca_bundle=params["ca_bundle"],
-            insecure_skip_tls_verify=params["insecure_skip_tls_verify"],
-            namespace=params["namespace"],
-            kubeconfig=params["kubeconfig"],
-            context=params["context"],
-            in_cluster=params["in_cluster"],
-            registry_config=params["registry_config"],
-            oidc_scope=params["oidc_scope"],
-        )
+        options = run_options(params, params["timeout"], params["read_only"])
         return cls(
             inputs=inputs(params, options),
             options=options,

@@ -64,7 +64,7 @@ def reach(
                         fix = f"check that this port serves TLS, or {plain_fix} if it is plain"
                         raise StepFailed(exc.detail, fix) from None
                     raise
-                judge_tls(probe, step, connection.tls)
+                judge_tls(probe, step, connection.tls, endpoint.host)
         yield connection
     finally:
         connection.sock.close()

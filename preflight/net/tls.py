@@ -146,15 +146,15 @@ def _not_after(tls: ssl.SSLSocket) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), dt.UTC)
 
 
-def judge_tls(probe: Probe, step: Step, info: TlsInfo, detail: str = "") -> None:
-    """The one verdict on a handshake, whatever protocol carried it (HTTPS, PostgreSQL's
-    SSLRequest, Kafka): facts `tls_version` and `cert_not_after`; the step passes with
-    `detail`, or warns for a certificate that expires within CERT_EXPIRY_WARNING_DAYS and for
-    verification switched off by --insecure-skip-tls-verify."""
+def judge_tls(probe: Probe, step: Step, info: TlsInfo, host: str, detail: str = "") -> None:
+    """The one verdict on a handshake with `host`, whatever protocol carried it (HTTPS,
+    PostgreSQL's SSLRequest, Kafka): facts `tls_version`, `cert_not_after` and `cert_host`;
+    the step passes with `detail`, or warns for a certificate that expires within
+    CERT_EXPIRY_WARNING_DAYS and for verification switched off by --insecure-skip-tls-verify."""
     probe.facts["tls_version"] = info.version
     step.detail = detail or f"{info.version}, certificate verified"
     if info.not_after is not None:
-        probe.facts["cert_not_after"] = info.not_after.isoformat()
+        _record_certificate(probe, host, info.not_after)
         days = (info.not_after - dt.datetime.now(dt.UTC)).days
         if days < CERT_EXPIRY_WARNING_DAYS:
             step.warn(
@@ -166,3 +166,12 @@ def judge_tls(probe: Probe, step: Step, info: TlsInfo, detail: str = "") -> None
             f"{info.version}; certificate NOT verified (--insecure-skip-tls-verify)",
             "give the CA bundle instead of skipping verification",
         )
+
+
+def _record_certificate(probe: Probe, host: str, not_after: dt.datetime) -> None:
+    """Facts `cert_not_after` (ISO 8601, UTC) and `cert_host` (the name it was verified for):
+    of several certificates a check sees, the one that expires first, which an alert names."""
+    seen = probe.facts.get("cert_not_after")
+    if seen is None or not_after < dt.datetime.fromisoformat(seen):
+        probe.facts["cert_not_after"] = not_after.isoformat()
+        probe.facts["cert_host"] = host
