@@ -149,7 +149,7 @@ def postgres_values(
     api: PostgresServer, worker: PostgresServer, **api_extra: Any
 ) -> dict[str, Any]:
     """The guide's example values with both databases on test servers (owner roles)."""
-    values = example_values()
+    values = example_values(filled=True)
     for which, server, extra in (("api", api, api_extra), ("worker", worker, {})):
         values["postgres"][which] = {
             "host": server.host,

@@ -59,7 +59,7 @@ def one_error_line(result: SimpleNamespace | object, *expected: str) -> str:
 
 
 def test_bad_listen_exits_2_with_one_line(tmp_path: Path) -> None:
-    values = write_values(tmp_path, example_values())
+    values = write_values(tmp_path, example_values(filled=True))
     one_error_line(
         run_cli("serve", values, "--listen", "nowhere"), "--listen 'nowhere'", "HOST:PORT"
     )
@@ -67,7 +67,7 @@ def test_bad_listen_exits_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
-    values = write_values(tmp_path, example_values())
+    values = write_values(tmp_path, example_values(filled=True))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -77,7 +77,7 @@ def test_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_invalid_values_exit_2_before_listening_one_line_each(tmp_path: Path) -> None:
-    values = example_values()
+    values = example_values(filled=True)
     del values["postgres"]["api"]["password"], values["oidc"]["clientId"]
     exporter = start(tmp_path, values, "--interval", "1s")
     assert exporter.proc.wait(60) == 2
@@ -256,7 +256,7 @@ def test_a_secret_the_server_echoes_is_in_no_output(
 def test_job_serve_prints_a_deployment_and_service_like_the_job(tmp_path: Path) -> None:
     from kubernetes.client import ApiClient
 
-    values = example_values()
+    values = example_values(filled=True)
     values["postgres"]["api"]["password"] = "Zq-job-serve-5151"
     path = write_values(tmp_path, values)
     result = run_cli(
