@@ -18,9 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from checks.vision import vision_applies
 from preflight.engine.check import Check, Probe, Step, StepFailed
 from preflight.net import Endpoint, http_client, http_request, parse_endpoint, reach, tls_settings
+from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
 if TYPE_CHECKING:
@@ -227,8 +227,35 @@ def _bearer(
         ) from None
 
 
+class NeedsCredentials(StepFailed):
+    """The registry refused an anonymous request: it proves the pull fails only where the
+    cluster has no credentials either (`_anonymous_refusal`). `refusal` says what it answered."""
+
+    def __init__(self, detail: str, refusal: str) -> None:
+        super().__init__(detail, _NEED_CREDENTIALS)
+        self.refusal = refusal
+
+
 def _no_credentials(image: ImageRef) -> StepFailed:
-    return StepFailed(f"{image.registry} requires credentials; none given", _NEED_CREDENTIALS)
+    return NeedsCredentials(
+        f"{image.registry} requires credentials; none given",
+        f"{image.registry} requires credentials",
+    )
+
+
+def _anonymous_refusal(probe: Probe, step: Step, refused: NeedsCredentials) -> None:
+    """Fail with `refused`, unless global.imagePullSecrets names secrets: the cluster then pulls
+    with credentials this check has not got, so the refusal proves nothing; warn instead."""
+    entries = probe.values.get("global.imagePullSecrets") or []
+    names = [str(n) for e in entries if (n := e.get("name") if isinstance(e, dict) else e)]
+    if not names:
+        raise refused
+    step.warn(
+        f"pull not verified: {refused.refusal} and this check has none for it "
+        f"(--registry-config), but the cluster pulls with global.imagePullSecrets "
+        f"({', '.join(names)}), which this check cannot read",
+        "give this check the same credentials with --registry-config to prove the pull",
+    )
 
 
 def _rejected(image: ImageRef) -> StepFailed:
@@ -263,8 +290,13 @@ def run_image(probe: Probe, component: str) -> None:
         pass
     with http_client(probe, tls) as client:
         with probe.step("auth") as step:
-            headers = authorize(probe, client, image, credentials)
-            step.detail = f"{probe.facts['registry_auth']} auth accepted"
+            try:
+                headers = authorize(probe, client, image, credentials)
+            except NeedsCredentials as refused:
+                _anonymous_refusal(probe, step, refused)
+                headers = None
+            else:
+                step.detail = f"{probe.facts['registry_auth']} auth accepted"
             if credentials and not probe.values.has("global.imagePullSecrets"):
                 step.warn(
                     f"pulled with credentials from --registry-config, but global.imagePullSecrets "
@@ -272,13 +304,19 @@ def run_image(probe: Probe, component: str) -> None:
                     "create a docker-registry secret (install guide, step 2.4) and list it in "
                     "global.imagePullSecrets, unless the nodes have their own registry access",
                 )
+        if headers is None:
+            probe.skip("manifest", "no credentials here for this registry")
+            return
         with probe.step("manifest") as step:
             url = f"{image.api}/v2/{image.name}/manifests/{image.reference}"
             answer = http_request(
                 probe, client, "HEAD", url, headers={**headers, "Accept": MANIFEST_TYPES}
             )
             axion = f"{AXION_REGISTRY}/{source}{image.suffix}"
-            _judge_manifest(probe, step, image, answer, credentials is not None, axion)
+            try:
+                _judge_manifest(probe, step, image, answer, credentials is not None, axion)
+            except NeedsCredentials as refused:
+                _anonymous_refusal(probe, step, refused)
 
 
 def _judge_manifest(
@@ -302,8 +340,9 @@ def _judge_manifest(
             f"grant the user in --registry-config pull access to {image.name}",
         )
     if status in (401, 403):
-        raise StepFailed(
-            f"{image} needs credentials (HTTP {status}): imagePullSecret needed", _NEED_CREDENTIALS
+        raise NeedsCredentials(
+            f"{image} needs credentials (HTTP {status}): imagePullSecret needed",
+            f"{image} answered HTTP {status} to an anonymous request, so it needs credentials,",
         )
     if status != 200:
         raise StepFailed(

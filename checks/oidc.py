@@ -5,8 +5,10 @@ built the way ASP.NET Core's JwtBearer middleware builds it from `Authority`; th
 equal `oidc.authority` character for character (the classic Keycloak / Azure AD failure). The
 client step asks for a `client_credentials` token to prove `oidc.clientId` / `oidc.clientSecret`;
 a JWT answer is decoded (its signature is not checked) to compare `aud` with `oidc.audience`.
-Entra ID (Azure AD), which issues such tokens only for a scope, is asked again with the scope
-`<oidc.audience>/.default`.
+Only a refusal that proves the id or secret wrong fails (checks/_token_answer.py); one that may
+want a parameter is asked again, with `audience` (Auth0), then with the scope
+`<oidc.audience>/.default` (Entra ID), or with the scope named by `--oidc-scope`; any other
+refusal warns that the secret is not verified, in the provider's words, with the fix.
 The access token itself is never reported. Fact names avoid "token" and "secret": the report's
 redaction hides facts with such names (the token endpoint is the fact `grant_endpoint`).
 """
@@ -20,9 +22,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, urlsplit
 
-from checks._identity_http import http_url, json_object, short
+from checks._token_answer import ENTRA_UNKNOWN_APP, Meaning, Refusal
 from preflight.engine.check import Check, Probe, Step, StepFailed
-from preflight.net import Endpoint, http_client, http_request, reach_url
+from preflight.net import (
+    Endpoint,
+    http_client,
+    http_request,
+    http_url,
+    json_object,
+    reach_url,
+)
 from preflight.values.load import Values
 
 if TYPE_CHECKING:
@@ -31,7 +40,7 @@ if TYPE_CHECKING:
 DISCOVERY_PATH = ".well-known/openid-configuration"
 REQUIRED_METADATA = ("issuer", "jwks_uri", "token_endpoint")
 BASIC, POST = "client_secret_basic", "client_secret_post"
-GRANT_REFUSED = ("unauthorized_client", "unsupported_grant_type")
+CLIENT_CREDENTIALS = "client_credentials"
 _FIX_AUTHORITY = (
     "set oidc.authority to the provider's issuer URL (Keycloak: https://HOST/realms/REALM; "
     "Azure AD: https://login.microsoftonline.com/TENANT/v2.0)"
@@ -47,6 +56,12 @@ _FIX_CLIENT = "check oidc.clientId / oidc.clientSecret against the client regist
 _FIX_GRANT = (
     "to let this check prove the secret, allow the client_credentials grant for this client "
     "(Keycloak: 'Service accounts roles'); the API itself only validates tokens"
+)
+_FIX_SCOPE = (
+    "to let this check prove the secret, name a scope this client may request with "
+    "--oidc-scope SCOPE (a preflight option: the chart has no such value), set oidc.audience to "
+    "the API identifier your IdP issues tokens for (Auth0: the API's Identifier), or allow the "
+    "client_credentials grant for this client"
 )
 _FIX_AUDIENCE = (
     "set oidc.audience to the audience your IdP puts in access tokens for the API, or add an "
@@ -97,6 +112,7 @@ class Discovery:
     jwks_uri: str
     token_endpoint: str
     auth_methods: tuple[str, ...]
+    grant_types: tuple[str, ...]  # grant_types_supported: shown, never relied on
 
 
 def run(probe: Probe) -> None:
@@ -166,12 +182,13 @@ def fetch_discovery(probe: Probe, client: httpx.Client, settings: OidcSettings) 
             token_endpoint=document["token_endpoint"],
             auth_methods=_strings(document.get("token_endpoint_auth_methods_supported"))
             or (BASIC,),
+            grant_types=_strings(document.get("grant_types_supported")),
         )
         probe.facts.update(
             issuer=discovery.issuer,
             jwks_uri=discovery.jwks_uri,
             grant_endpoint=discovery.token_endpoint,
-            grant_types_supported=list(_strings(document.get("grant_types_supported"))),
+            grant_types_supported=list(discovery.grant_types),
             client_auth_methods_supported=list(discovery.auth_methods),
         )
         step.detail = f"fetched {url}"
@@ -241,29 +258,82 @@ def request_token(
     settings: OidcSettings,
     key_ids: set[str],
 ) -> None:
-    """client: a client_credentials token request proves the client id and secret."""
-    with probe.step("client") as step:
-        method = next((m for m in (BASIC, POST) if m in discovery.auth_methods), None)
-        if method is None:
+    """client: a client_credentials token request proves the client id and secret.
+
+    Asked in this order, each next way only while the answer proves nothing and may want a
+    parameter (`attempts`); every way but the last is a step of its own, `client attempt N`."""
+    method = next((m for m in (BASIC, POST) if m in discovery.auth_methods), None)
+    if method is None:
+        with probe.step("client") as step:
             step.warn(
                 "credentials not verified: the token endpoint takes neither client_secret_basic "
                 f"nor client_secret_post ({', '.join(discovery.auth_methods)})",
                 _FIX_GRANT,
             )
+        return
+    probe.facts["client_auth_method"] = method
+    ways = attempts(settings, probe.options.oidc_scope)
+    answers: list[tuple[Attempt, Refusal]] = []
+    for number, attempt in enumerate(ways, start=1):
+        with probe.step("client") as step:
+            for fact, field in (("requested_scope", "scope"), ("requested_audience", "audience")):
+                if field in attempt.fields:
+                    probe.facts[fact] = attempt.fields[field]
+                else:
+                    probe.facts.pop(fact, None)
+            response = _ask_token(
+                probe, client, discovery.token_endpoint, settings, method, attempt
+            )
+            if response.status_code == 200:
+                _judge_token(probe, step, response, discovery, settings, key_ids)
+                step.detail += f" (asked {attempt.label})" if attempt.label else ""
+                return
+            refusal = Refusal.of(response)
+            answers.append((attempt, refusal))
+            if refusal.meaning is Meaning.BAD_CLIENT:
+                asked = f", asked {attempt.label}" if attempt.label else ""
+                raise StepFailed(f"{_wrong_client(refusal)} ({refusal.said}{asked})", _FIX_CLIENT)
+            if refusal.may_want_parameters and number < len(ways):
+                step.name = f"client attempt {number}"
+                step.detail = f"asked {attempt.label or 'as is'}: {refusal.said}; asking again"
+                continue
+            step.warn(_unverified(answers, discovery), _fix_unverified(refusal))
             return
-        probe.facts["client_auth_method"] = method
-        scope = ""
-        response = _ask_token(probe, client, discovery.token_endpoint, settings, method)
-        if _wants_default_scope(response):
-            scope = f"{settings.audience}/.default"
-            probe.facts["requested_scope"] = scope
-            response = _ask_token(probe, client, discovery.token_endpoint, settings, method, scope)
-        if response.status_code == 200:
-            _judge_token(probe, step, response, discovery, settings, key_ids)
-        else:
-            _judge_refusal(step, response, discovery.token_endpoint)
-        if scope:
-            step.detail += f" (asked with scope {scope}, as Entra ID requires)"
+
+
+def _wrong_client(refusal: Refusal) -> str:
+    """The failure, in Entra ID's terms where it says the app does not exist."""
+    if ENTRA_UNKNOWN_APP in refusal.description:
+        return "client id unknown to the tenant"
+    return "client id or secret wrong"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One way of asking for a client_credentials token: extra form fields, and how to say it."""
+
+    fields: dict[str, str]
+    label: str  # "with audience X, as Auth0 requires"; empty for the plain request
+
+
+def attempts(settings: OidcSettings, scope: str | None) -> list[Attempt]:
+    """The documented order: the request as is (with the --oidc-scope scope); then with
+    `audience` = oidc.audience, which Auth0 requires; then, unless a scope was named, with
+    `scope=<oidc.audience>/.default`, which Entra ID (Azure AD) requires."""
+    named = {"scope": scope} if scope else {}
+    ways = [
+        Attempt(named, f"with scope {scope}, from --oidc-scope" if scope else ""),
+        Attempt(
+            named | {"audience": settings.audience},
+            f"with audience {settings.audience}"
+            + (f" and scope {scope}" if scope else "")
+            + ", as Auth0 requires",
+        ),
+    ]
+    if not scope:
+        default = f"{settings.audience}/.default"
+        ways.append(Attempt({"scope": default}, f"with scope {default}, as Entra ID requires"))
+    return ways
 
 
 def _ask_token(
@@ -272,41 +342,50 @@ def _ask_token(
     url: str,
     settings: OidcSettings,
     method: str,
-    scope: str = "",
+    attempt: Attempt,
 ) -> httpx.Response:
     """POST a client_credentials request, the client authenticated by `method`."""
-    data = {"grant_type": "client_credentials"}
+    data = {"grant_type": "client_credentials", **attempt.fields}
     headers = {"Accept": "application/json"}
     if method == BASIC:  # RFC 6749 2.3.1: form-encode id and secret, then base64
         pair = f"{quote_plus(settings.client_id)}:{quote_plus(settings.client_secret)}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
     else:
         data |= {"client_id": settings.client_id, "client_secret": settings.client_secret}
-    if scope:
-        data["scope"] = scope
     return http_request(probe, client, "POST", url, data=data, headers=headers)
 
 
-def _wants_default_scope(response: httpx.Response) -> bool:
-    """Entra ID (Azure AD) v2 issues client_credentials tokens only for a scope
-    `<resource>/.default`: it refuses a request without one (AADSTS900144) or with another
-    (AADSTS1002012, AADSTS70011) before it looks at the secret."""
-    refusal = _oauth_error(response) if response.status_code == 400 else None
-    if refusal is None:
-        return False
-    error, description = refusal
-    return error in ("invalid_request", "invalid_scope") and "scope" in description.lower()
+def _unverified(answers: list[tuple[Attempt, Refusal]], discovery: Discovery) -> str:
+    """The warning: what the provider said to each way of asking, and why that leaves the
+    secret unproven; it ends with how the last request was asked, like a token's detail."""
+    (attempt, last), earlier = answers[-1], answers[:-1]
+    what = (
+        "this client may not use client_credentials"
+        if last.meaning is Meaning.GRANT
+        else "the provider refused the token request"
+    )
+    text = f"credentials not verified: {what} ({last.said})"
+    if earlier:
+        text += "; before that, " + "; ".join(
+            f"asked {way.label or 'as is'}: {refusal.said}" for way, refusal in earlier
+        )
+    text += (
+        f" — client secret not verified: {last.meaning.value}; only invalid_client or an "
+        "HTTP 401 proves the id or secret wrong (RFC 6749 §5.2)"
+    )
+    if discovery.grant_types and CLIENT_CREDENTIALS not in discovery.grant_types:
+        text += (
+            f"; discovery lists grant_types_supported {', '.join(discovery.grant_types)}, "
+            "which proves nothing either way"
+        )
+    return text + (f" (asked {attempt.label})" if attempt.label else "")
 
 
-def _oauth_error(response: httpx.Response) -> tuple[str, str] | None:
-    """The error code and description of an OAuth error answer; None for any other body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if not (isinstance(body, dict) and isinstance(body.get("error"), str)):
-        return None
-    return body["error"], str(body.get("error_description") or "")
+def _fix_unverified(refusal: Refusal) -> str:
+    """What would let this check prove the secret."""
+    if refusal.meaning is Meaning.GRANT:
+        return _FIX_GRANT
+    return _FIX_SCOPE
 
 
 def _judge_token(
@@ -369,32 +448,6 @@ def _audiences(aud: Any) -> list[str]:
     if isinstance(aud, str):
         return [aud]
     return [item for item in aud if isinstance(item, str)] if isinstance(aud, list) else []
-
-
-def _judge_refusal(step: Step, response: httpx.Response, url: str) -> None:
-    """An OAuth error: wrong credentials fail; a client that may not use the grant warns."""
-    refusal = _oauth_error(response)
-    if refusal is None:
-        raise StepFailed(
-            f"token endpoint {url} answered {_status(response)} without an OAuth error",
-            "check the provider's logs and that token_endpoint is reachable from here",
-        )
-    error, description = refusal[0], short(refusal[1])
-    said = f"{error}: {description}" if description else error
-    if error == "invalid_client":
-        raise StepFailed(f"client id or secret wrong ({said})", _FIX_CLIENT)
-    if error == "unauthorized_client" and "AADSTS700016" in description:  # Entra ID: no such app
-        raise StepFailed(f"client id unknown to the tenant ({said})", _FIX_CLIENT)
-    # oidc-provider answers invalid_request "requested grant type is not allowed for this client"
-    if error in GRANT_REFUSED or (error == "invalid_request" and "grant" in description.lower()):
-        step.warn(
-            f"credentials not verified: this client may not use client_credentials ({said})",
-            _FIX_GRANT,
-        )
-        return
-    step.warn(
-        f"credentials not verified: the provider refused the token request ({said})", _FIX_GRANT
-    )
 
 
 def _decode_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:

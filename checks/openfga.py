@@ -14,9 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from checks._identity_http import http_url, json_object, short
 from preflight.engine.check import Check, Probe, StepFailed
-from preflight.net import Endpoint, TlsSettings, http_client, http_request, reach_url
+from preflight.engine.deadline import CLEANUP_TIMEOUT_S
+from preflight.net import (
+    Endpoint,
+    TlsSettings,
+    http_client,
+    http_request,
+    http_url,
+    json_object,
+    reach_url,
+    short,
+)
 from preflight.values.load import Values
 
 if TYPE_CHECKING:
@@ -27,7 +36,6 @@ PAGE_SIZE = 100
 MAX_PAGES = 1000
 SCRATCH_PREFIX = "sense-preflight-"
 SCRATCH_MODEL = {"schema_version": "1.1", "type_definitions": [{"type": "user"}]}
-CLEANUP_TIMEOUT_S = 5.0
 _FIX_URL = (
     "openfga.apiUrl must be OpenFGA's HTTP API (port 8080 by default), not its gRPC port "
     "(8081) or the playground (3000)"

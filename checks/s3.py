@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from preflight.engine.check import Check, Probe, StepFailed
+from preflight.engine.deadline import CLEANUP_TIMEOUT_S, timeout_message
 from preflight.net import (
     Endpoint,
     TlsSettings,
@@ -27,17 +28,15 @@ from preflight.net import (
     resolve,
     tls_settings,
 )
+from preflight.values.chart import GUIDE_DEFAULTS
 from preflight.values.load import Values
 
 T = TypeVar("T")
 
 DEFAULT_REGION = "us-east-1"
 SCRATCH_PREFIX = "sense-preflight/"
-# Client timeouts end this much before the check's deadline, so the check says what timed out.
-TIMEOUT_MARGIN_S = 0.2
 # The round trip's requests end this much earlier, so its delete runs within the deadline.
 CLEANUP_RESERVE_S = 0.5
-CLEANUP_TIMEOUT_S = 3.0
 _AWS_REGIONAL_HOST = re.compile(r"(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.")
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _FIX_KEYS = "check s3.accessKey / s3.secretKey: both must come from the same key pair"
@@ -115,7 +114,7 @@ def _config(probe: Probe) -> S3Settings:
     """Endpoint URL from s3.host + s3.secured; region and addressing style from the values."""
     values = probe.values
     with probe.step("config") as step:
-        secured = values.enabled("s3.secured", True)
+        secured = values.enabled("s3.secured", GUIDE_DEFAULTS["s3.secured"])
         scheme = "https" if secured else "http"
         host = str(values.get("s3.host", "")).strip()
         given = host.split("://", 1)[0].lower() if "://" in host else ""
@@ -472,7 +471,7 @@ class _Scratch:
 def _client(probe: Probe, settings: S3Settings, style: str, reserve: float = 0.0) -> Any:
     """A boto3 S3 client whose requests end just before the check's deadline (`reserve`
     seconds earlier still, to leave the cleanup its time)."""
-    timeout = max(0.05, probe.deadline.timeout() - TIMEOUT_MARGIN_S - reserve)
+    timeout = probe.deadline.client_timeout(reserve=reserve)
     return _new_client(settings, style, timeout, settings.session)
 
 
@@ -528,8 +527,11 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
         return request()
     except bx.ReadTimeoutError:
         raise StepFailed(
-            f"{operation}: no answer before the deadline (the server accepted the connection "
-            f"but never replied; --timeout {probe.options.timeout_s:g}s)",
+            f"{operation}: "
+            + timeout_message(
+                "waiting for an answer (the server accepted the connection but never replied)",
+                probe.options.timeout_s,
+            ),
             _FIX_UNREACHABLE,
         ) from None
     except bx.ConnectTimeoutError:

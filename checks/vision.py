@@ -12,22 +12,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from preflight.engine.check import Check, Probe, StepFailed
 from preflight.net import Endpoint, http_client, http_request, parse_endpoint, reach_url
+from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
 DETECTORS = "vision.config.detectors"
 MAP_MATCHING = "vision.config.mapMatching"
 DEFAULT_DETECTOR_TIMEOUT_S = 30.0  # the install guide's example value
-
-
-def vision_applies(values: Values) -> str | None:
-    """Every Vision check is skipped when the Vision tier is off."""
-    if values.enabled("vision.enabled", True):
-        return None
-    return "Vision is disabled (vision.enabled: false)"
 
 
 # --- the shared HTTP probe ---------------------------------------------------------------------
@@ -67,11 +60,20 @@ def probe_http(probe: Probe, target: HttpTarget) -> None:
         answer = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
         probe.facts["http_status"] = response.status_code
         probe.facts["first_byte_s"] = round(first_byte_s, 3)
-        if response.status_code in (401, 403) and target.headers:
+        if response.status_code == 401 and target.headers:
             raise StepFailed(
                 f"{target.credential} rejected: {answer}",
                 f"check {target.secret_value}: the service refused it",
             )
+        if response.status_code == 403 and target.headers:  # RFC 9110 15.5.4: not "invalid"
+            step.warn(
+                f"{target.credential} not verified: the service answered {answer} to a HEAD "
+                "request; a 403 refuses this request, not necessarily the credential (an upload "
+                "endpoint or a gateway may forbid HEAD and still take the POSTs it receives)",
+                f"if uploads are refused too, check {target.secret_value} and the rights the "
+                "service gives it",
+            )
+            return
         if response.status_code in (401, 403):
             step.warn(
                 f"endpoint requires auth ({answer}) but {target.secret_value} is not set",
@@ -99,16 +101,15 @@ def run_detector(probe: Probe, index: int) -> None:
     """Probe the detector at `vision.config.detectors[index]`."""
     path = f"{DETECTORS}[{index}]"
     with probe.step("config") as step:
-        detector: dict[str, Any] = probe.values.get(path, {})
-        timeout_s = detector.get("timeoutSeconds") or DEFAULT_DETECTOR_TIMEOUT_S
+        timeout_s = probe.values.get(f"{path}.timeoutSeconds") or DEFAULT_DETECTOR_TIMEOUT_S
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s < 0:
             raise StepFailed(
                 f"{path}.timeoutSeconds must be a number of seconds",
                 f"set {path}.timeoutSeconds to e.g. 30.0",
             )
-        token = detector.get("authToken")
+        token = probe.values.get(f"{path}.authToken")
         target = HttpTarget.parse(
-            str(detector.get("apiUrl", "")),
+            str(probe.values.get(f"{path}.apiUrl", "")),
             ("token", f"{path}.authToken"),
             {"Authorization": f"Bearer {token}"} if token else {},
             slow_after_s=timeout_s / 2,

@@ -49,6 +49,21 @@ def _apply(decorators: list[Decorator]) -> Decorator:
     return wrap
 
 
+format_option = click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMAT_NAMES),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to FILE.",
+)
+
 values_options = _apply(
     [
         click.argument("files", nargs=-1, type=click.Path(dir_okay=False)),
@@ -88,7 +103,45 @@ values_options = _apply(
     ]
 )
 
-run_options = _apply(
+namespace_option = click.option(
+    "-n",
+    "--namespace",
+    default=DEFAULT_NAMESPACE,
+    show_default=True,
+    help="Namespace the chart is installed in.",
+)
+
+kube_access_options = _apply(
+    [
+        click.option(
+            "--kubeconfig",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
+        ),
+        click.option("--context", "--kube-context", "context", help="Kubeconfig context."),
+    ]
+)
+
+release_option = click.option(
+    "--release",
+    metavar="NAME",
+    help="Start from the values of this installed Helm release (its latest deployed "
+    "revision, read from the cluster); files and --set* go on top.",
+)
+
+source_options = _apply(
+    [
+        release_option,
+        click.option(
+            "--chart",
+            type=click.Path(exists=True, path_type=Path),
+            help="The chart (directory or .tgz): its values.yaml is the bottom layer, its "
+            "values.schema.json is applied.",
+        ),
+    ]
+)
+
+selection_options = _apply(
     [
         click.option(
             "--only",
@@ -97,20 +150,49 @@ run_options = _apply(
             help="Run only these checks (a component matches all its checks).",
         ),
         click.option("--skip", multiple=True, metavar="ID[,ID]", help="Skip these checks."),
+    ]
+)
+
+connection_options = _apply(
+    [
         click.option(
-            "--format",
-            "format_",
-            type=click.Choice(FORMAT_NAMES),
-            default="text",
-            show_default=True,
-            help="Report format.",
+            "--ca-bundle",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="CA bundle (PEM) to verify TLS servers.",
         ),
         click.option(
-            "-o",
-            "--output",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Write the report to FILE.",
+            "--insecure-skip-tls-verify",
+            is_flag=True,
+            help="Do not verify TLS certificates (reported as a warning).",
         ),
+        namespace_option,
+        click.option(
+            "--create-namespace",
+            is_flag=True,
+            help="Helm will create the namespace: a missing one is a note, not a failure.",
+        ),
+        kube_access_options,
+        click.option(
+            "--in-cluster", is_flag=True, help="Running as a pod: cluster access is required."
+        ),
+        click.option(
+            "--registry-config",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Docker config.json with registry credentials.",
+        ),
+        click.option(
+            "--oidc-scope",
+            metavar="SCOPE",
+            help="Scope the oidc check asks a client_credentials token for (preflight only).",
+        ),
+    ]
+)
+
+run_options = _apply(
+    [
+        selection_options,
+        format_option,
+        output_option,
         click.option(
             "--timeout",
             type=click.FloatRange(min=0.1),
@@ -124,48 +206,14 @@ run_options = _apply(
             is_flag=True,
             help="No write probes (scratch tables, topics, objects, stores).",
         ),
-        click.option(
-            "--ca-bundle",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="CA bundle (PEM) to verify TLS servers.",
-        ),
-        click.option(
-            "--insecure-skip-tls-verify",
-            is_flag=True,
-            help="Do not verify TLS certificates (reported as a warning).",
-        ),
-        click.option(
-            "-n",
-            "--namespace",
-            default=DEFAULT_NAMESPACE,
-            show_default=True,
-            help="Namespace the chart is installed in.",
-        ),
-        click.option(
-            "--create-namespace",
-            is_flag=True,
-            help="Helm will create the namespace: a missing one is a note, not a failure.",
-        ),
-        click.option(
-            "--kubeconfig",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
-        ),
-        click.option("--context", "--kube-context", "context", help="Kubeconfig context."),
-        click.option(
-            "--in-cluster", is_flag=True, help="Running as a pod: cluster access is required."
-        ),
-        click.option(
-            "--registry-config",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="Docker config.json with registry credentials.",
-        ),
+        connection_options,
     ]
 )
 
 
 @main.command()
 @values_options
+@source_options
 @run_options
 @click.option(
     "--bundle",
@@ -181,6 +229,7 @@ def run(bundle: Path | None, **params: Any) -> None:
 
 @main.command(name="bundle")
 @values_options
+@source_options
 @run_options
 @click.option(
     "--bundle",
@@ -199,19 +248,48 @@ def bundle_command(bundle_path: Path, **params: Any) -> None:
 
 @main.command()
 @values_options
+@source_options
+@namespace_option
+@kube_access_options
 @click.option(
     "--format", "format_", type=click.Choice(FORMAT_NAMES), default="text", show_default=True
 )
 @click.option("--strict", is_flag=True, help="Warnings fail (exit 4).")
 def validate(format_: str, strict: bool, **params: Any) -> None:
-    """Check the values only: no network."""
+    """Check the values only: no network (beyond the API server for --release)."""
     from preflight.commands.validate import validate as validate_values
 
     sys.exit(validate_values(params, format_, strict))
 
 
+@main.command(name="report")
+@click.argument("saved", nargs=-1, required=True, metavar="BUNDLE.tar.gz|report.json")
+@click.option("--diff", is_flag=True, help="Show what changed from the first report to the second.")
+@format_option
+@output_option
+def report_command(saved: tuple[str, ...], diff: bool, format_: str, output: Path | None) -> None:
+    """Render a saved report (a support bundle or a JSON report; - for stdin) again, in any
+    format, without running anything; with --diff OLD NEW, what changed between two."""
+    from preflight.commands.common import fail
+    from preflight.commands.report import rerender, show_diff
+    from preflight.report.exit_codes import EXIT_BAD_INPUT
+
+    if diff and len(saved) != 2:
+        fail(EXIT_BAD_INPUT, "--diff takes two saved reports: OLD NEW")
+    if not diff and len(saved) != 1:
+        fail(EXIT_BAD_INPUT, "give one saved report (or --diff OLD NEW)")
+    sys.exit(
+        show_diff(saved[0], saved[1], format_, output)
+        if diff
+        else rerender(saved[0], format_, output)
+    )
+
+
 @main.command(name="checks")
 @values_options
+@source_options
+@namespace_option
+@kube_access_options
 def list_checks(**params: Any) -> None:
     """List the checks: id, title and the values each reads."""
     from preflight.commands.list_checks import list_checks as print_checks
@@ -238,6 +316,47 @@ def schema(output: Path | None) -> None:
 
 @main.command()
 @values_options
+@_apply(
+    [
+        selection_options,
+        click.option(
+            "--listen",
+            default="0.0.0.0:9115",
+            show_default=True,
+            metavar="HOST:PORT",
+            help="Address to serve /metrics, /probe, /report on.",
+        ),
+        click.option(
+            "--interval",
+            default="5m",
+            show_default=True,
+            help="Time between runs (30s, 5m, 1h).",
+        ),
+        click.option(
+            "--timeout",
+            default=f"{DEFAULT_TIMEOUT_S:g}s",
+            show_default=True,
+            help="Deadline per check (10s, 1m; a bare number is seconds).",
+        ),
+        click.option(
+            "--write-probes",
+            is_flag=True,
+            help="Also run the write probes (scratch tables, topics, objects, stores).",
+        ),
+        connection_options,
+    ]
+)
+def serve(**params: Any) -> None:
+    """Run the checks on a schedule and export them to Prometheus (/metrics, /probe?check=ID,
+    /report). Read-only unless --write-probes; SIGHUP reads the values again."""
+    from preflight.commands.serve import ServeCall
+    from preflight.commands.serve import serve as run_exporter
+
+    sys.exit(run_exporter(ServeCall.from_params(params)))
+
+
+@main.command()
+@values_options
 @click.option(
     "-n",
     "--namespace",
@@ -245,6 +364,8 @@ def schema(output: Path | None) -> None:
     show_default=True,
     help="Namespace the chart is installed in (the Job runs there).",
 )
+@release_option
+@kube_access_options
 @click.option(
     "--image",
     default=DEFAULT_IMAGE,
@@ -263,6 +384,10 @@ def schema(output: Path | None) -> None:
 @click.option("--skip", multiple=True, metavar="ID[,ID]", help="Checks to skip in the Job.")
 @click.option("--strict", is_flag=True, help="Warnings fail the Job.")
 @click.option("--read-only", is_flag=True, help="No write probes in the Job.")
+@click.option("--oidc-scope", metavar="SCOPE", help="Scope the Job's oidc check asks for.")
+@click.option("--serve", is_flag=True, help="An exporter (Deployment + Service) instead of a Job.")
+@click.option("--interval", default="5m", show_default=True, help="With --serve: run interval.")
+@click.option("--write-probes", is_flag=True, help="With --serve: also the write probes.")
 def job(
     namespace: str,
     image: str,
@@ -273,25 +398,50 @@ def job(
     skip: tuple[str, ...],
     strict: bool,
     read_only: bool,
+    oidc_scope: str | None,
+    serve: bool,
+    interval: str,
+    write_probes: bool,
     **params: Any,
 ) -> None:
     """Print the manifests that run the same preflight as a Job in the cluster.
 
     Values given here are read only for global.imagePullSecrets (names); the Job reads the
-    values from a Secret, so no value is ever printed.
+    values from a Secret, or with --release from that release (then its Role may read
+    Secrets in the namespace), so no value is ever printed.
     """
     from preflight.commands import job as job_manifests
-    from preflight.commands.common import csv, source
+    from preflight.commands import serve_job
+    from preflight.commands.common import csv
+    from preflight.commands.inputs import cluster_options, inputs
+    from preflight.engine import registry
+    from preflight.values.chart import pull_secret_names
 
+    params["namespace"] = namespace
+    given = inputs(params, cluster_options(params))
+    values = job_manifests.job_values(given.source)
+    selected = registry.select(registry.all_checks(values), csv(only), csv(skip))
+    if serve:
+        from preflight.commands.serve import duration_option
+
+        duration_option("interval", interval)  # a bad one exits 2 here, not in the cluster
+        flags = serve_job.serve_args(
+            timeout, csv(only), csv(skip), interval, write_probes, oidc_scope
+        )
+    else:
+        flags = job_manifests.run_args(timeout, csv(only), csv(skip), strict, read_only, oidc_scope)
     spec = job_manifests.JobSpec(
         namespace=namespace,
         name=name,
         image=image,
         values_secret=values_secret,
-        pull_secrets=tuple(job_manifests.pull_secret_names(source(params))),
-        run_args=job_manifests.run_args(timeout, csv(only), csv(skip), strict, read_only),
+        pull_secrets=pull_secret_names(values),
+        run_args=flags,
+        access=job_manifests.declared_access(selected),
+        release=params["release"],
+        helm_driver=os.environ.get("HELM_DRIVER", ""),
     )
-    sys.stdout.write(job_manifests.render(spec))
+    sys.stdout.write((serve_job.render if serve else job_manifests.render)(spec))
 
 
 @main.command(

@@ -18,6 +18,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_VALUES = REPO_ROOT / "examples" / "custom-values.yaml"
 
 
+def holding_cli(seconds: float) -> list[str]:
+    """The command of the real CLI with each check paused `seconds` once its scratch object
+    exists (tests/holding.py); run it with cwd=REPO_ROOT."""
+    return [sys.executable, "-m", "tests.holding", f"{seconds:g}"]
+
+
 @dataclass(frozen=True)
 class CliResult:
     """Exit code, output and wall time of one `sense-preflight` run."""
@@ -68,9 +74,23 @@ def run_cli(
     return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
-def example_values() -> dict[str, Any]:
-    """The install guide's minimal values (a fresh copy to change)."""
-    return copy.deepcopy(yaml.safe_load(EXAMPLE_VALUES.read_text()))
+def example_values(filled: bool = False) -> dict[str, Any]:
+    """The install guide's minimal values (a fresh copy to change). `filled`: its
+    placeholders (`change-me`, AWS's example key, `*.partner.*` hosts) replaced by
+    real-looking values, so the values check has nothing to warn about."""
+    text = EXAMPLE_VALUES.read_text()
+    if filled:
+        for placeholder, real in FILLED.items():
+            text = text.replace(placeholder, real)
+    return copy.deepcopy(yaml.safe_load(text))
+
+
+FILLED = {
+    '"change-me"': '"Zq-filled-secret-5150"',
+    "AKIAIOSFODNN7EXAMPLE": "ZQFILLEDACCESSKEY515",
+    ".partner.com": ".corp.test",
+    ".partner.internal": ".corp.test",
+}
 
 
 def write_values(folder: Path, values: dict[str, Any], name: str = "values.yaml") -> Path:

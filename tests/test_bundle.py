@@ -48,6 +48,7 @@ def test_bundle_contents_and_no_secret(tmp_path: Path, plugin_env: dict[str, str
     assert set(files) == {
         "report.json",
         "report.md",
+        "report.html",
         "values.yaml",
         "environment.json",
         "logs/demo.chatty.log",

@@ -9,7 +9,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +18,7 @@ from typing import Any
 import pytest
 import trustme
 
-from preflight.engine.check import TEST_HOLD_ENV
-from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.cli import REPO_ROOT, CliResult, example_values, holding_cli, run_cli, write_values
 from tests.servers._tls import issue_cert
 from tests.servers.clickhouse import ClickHouseServer, http_query
 from tests.servers.hostile import HostileServers, _Listener
@@ -390,12 +388,13 @@ def test_scratch_table_is_dropped_when_the_run_is_interrupted(
 ) -> None:
     path = write_values(tmp_path, clickhouse_values(clickhouse26))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "preflight", str(path), "--only", "clickhouse"],
+        [*holding_cli(10), str(path), "--only", "clickhouse"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # The engine holds the check once the scratch table exists: Ctrl-C lands there.
-        env={**os.environ, "NO_COLOR": "1", TEST_HOLD_ENV: "10"},
+        # The check is held once the scratch table exists: Ctrl-C lands there.
+        env={**os.environ, "NO_COLOR": "1"},
+        cwd=REPO_ROOT,
     )
     seen: list[str] = []
     deadline = time.monotonic() + 15

@@ -132,7 +132,7 @@ def test_wrong_password_fails_at_auth(
 
 def test_no_credentials_fails(tmp_path: Path, registry: Registry, registry_token: Registry) -> None:
     images = {"api": (registry, registry.tag), "worker": (registry_token, registry_token.tag)}
-    result = _run(tmp_path, images, "--format", "json")
+    result = _run(tmp_path, images, "--format", "json", pull_secrets=False)
     assert result.code == 3
     basic = result.failed_step("images.api")
     assert (basic["name"], basic["detail"]) == (
@@ -144,6 +144,28 @@ def test_no_credentials_fails(tmp_path: Path, registry: Registry, registry_token
     assert token["name"] == "manifest"
     assert "needs credentials (HTTP 401): imagePullSecret needed" in token["detail"]
     assert "global.imagePullSecrets" in token["remediation"]
+
+
+def test_no_credentials_here_but_pull_secrets_in_the_cluster_warns(
+    tmp_path: Path, registry: Registry, registry_token: Registry
+) -> None:
+    images = {"api": (registry, registry.tag), "worker": (registry_token, registry_token.tag)}
+    result = _run(tmp_path, images, "--format", "json")
+    assert result.code == 0, result.stdout
+    basic = {s["name"]: s for s in result.check("images.api")["steps"]}
+    assert (basic["auth"]["status"], basic["manifest"]["status"]) == ("warn", "skip")
+    assert basic["auth"]["detail"] == (
+        f"pull not verified: {registry.host} requires credentials and this check has none for it "
+        "(--registry-config), but the cluster pulls with global.imagePullSecrets "
+        "(registry-creds), which this check cannot read"
+    )
+    token = {s["name"]: s for s in result.check("images.worker")["steps"]}
+    assert token["manifest"]["status"] == "warn"
+    assert token["manifest"]["detail"].startswith(
+        f"pull not verified: {registry_token.host}/{registry_token.repository}:"
+        f"{registry_token.tag} answered HTTP 401 to an anonymous request, so it needs credentials,"
+    )
+    assert "--registry-config" in token["manifest"]["remediation"]
 
 
 def test_credentials_without_pull_secrets_warn(tmp_path: Path, registry: Registry) -> None:

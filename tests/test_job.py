@@ -59,6 +59,12 @@ def job_documents(tmp_path: Path, *args: str) -> tuple[str, list[dict[str, Any]]
     return result.stdout, [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
+def test_the_oidc_scope_reaches_the_job(tmp_path: Path) -> None:
+    _, docs = job_documents(tmp_path, "--oidc-scope", "api://sense/.default")
+    args = docs[-1]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[-2:] == ["--oidc-scope", "api://sense/.default"]
+
+
 def test_every_object_is_valid_for_its_kind(tmp_path: Path) -> None:
     from kubernetes.client import ApiClient
 

@@ -3,7 +3,6 @@ servers: every outcome in text and JSON."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from confluent_kafka.admin import AdminClient
 
 from checks.kafka import check as kafka_check
@@ -24,15 +24,15 @@ from checks.kafka.protocol import (
     PRODUCE,
     infer_release,
 )
-from preflight.engine.check import TEST_HOLD_ENV, Probe
+from preflight.engine.check import Probe
 from preflight.engine.deadline import Deadline
 from preflight.engine.options import RunOptions
 from preflight.net import Endpoint
 from preflight.values.load import Values
-from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.cli import REPO_ROOT, CliResult, example_values, holding_cli, run_cli, write_values
 from tests.servers._process import free_port
 from tests.servers.hostile import HostileServers
-from tests.servers.kafka import KafkaBroker, KafkaRelay, tansu_or_skip
+from tests.servers.kafka import KafkaBroker, KafkaRelay, tansu_or_skip, tls_fronted
 
 pytestmark = pytest.mark.server("kafka")
 
@@ -322,6 +322,28 @@ def test_tls_listener_reached_in_plain_text(tmp_path: Path, kafka_tansu_tls: Kaf
     assert "set kafka.securityProtocol to SSL" in step["remediation"]
 
 
+@pytest.fixture(scope="module")
+def tansu_expiring_tls(test_ca: trustme.CA, session_dir: Path) -> Iterator[KafkaBroker]:
+    """A TLS listener whose certificate expires in 5 days."""
+    yield from tls_fronted(test_ca, session_dir, "tansu-expiring", cert_days=5)
+
+
+def test_tls_certificate_expiring_soon_warns(
+    tmp_path: Path, tansu_expiring_tls: KafkaBroker
+) -> None:
+    broker = tansu_expiring_tls
+    result = kafka_run(
+        tmp_path, broker.bootstrap, "--ca-bundle", str(broker.ca_file), securityProtocol="SSL"
+    )
+    assert result.code == 0, result.stdout
+    tls = steps(result)["tls"]
+    assert tls["status"] == "warn"
+    assert "the server certificate expires in 5 days" in tls["detail"]
+    assert result.check("kafka")["status"] == "warn"
+    assert "cert_not_after" in result.check("kafka")["facts"]
+    assert steps(result)["roundtrip"]["status"] == "pass"
+
+
 # --- deadlines --------------------------------------------------------------------------------
 
 
@@ -411,28 +433,26 @@ def test_filter_by_env_needs_global_env(tmp_path: Path, kafka_tansu: KafkaBroker
 
 
 def test_interrupted_while_holding_the_topic(tmp_path: Path, kafka_broker: KafkaBroker) -> None:
-    """The engine's fault-injection hold pauses the check once its topic exists; Ctrl-C then."""
-    hold = {TEST_HOLD_ENV: "20"}
-    stderr = interrupt(
-        tmp_path, kafka_broker.bootstrap, lambda: bool(leftovers(kafka_broker)), hold
-    )
+    """The check is held once its topic exists (tests/holding.py); Ctrl-C then."""
+    stderr = interrupt(tmp_path, kafka_broker.bootstrap, lambda: bool(leftovers(kafka_broker)), 20)
     assert "interrupted: cleanups ran" in stderr
     assert leftovers(kafka_broker) == []
 
 
 def interrupt(
-    folder: Path, bootstrap: str, ready: Callable[[], bool], env: dict[str, str] | None = None
+    folder: Path, bootstrap: str, ready: Callable[[], bool], hold_s: float | None = None
 ) -> str:
-    """Run the kafka check, press Ctrl-C once `ready()` is true, and return its stderr."""
+    """Run the kafka check (held `hold_s` once its topic exists, see tests/holding.py), press
+    Ctrl-C once `ready()` is true, and return its stderr."""
     values = example_values()
     values["kafka"] = {"bootstrapServers": bootstrap}
-    command = [sys.executable, "-m", "preflight", str(write_values(folder, values))]
+    cli_command = holding_cli(hold_s) if hold_s else [sys.executable, "-m", "preflight"]
     with subprocess.Popen(
-        [*command, "--only", "kafka", "--timeout", "30"],
+        [*cli_command, str(write_values(folder, values)), "--only", "kafka", "--timeout", "30"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        cwd=REPO_ROOT,
     ) as cli:
         deadline = time.monotonic() + 20
         while not ready():

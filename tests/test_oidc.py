@@ -25,7 +25,7 @@ def _run(
 ) -> CliResult:
     """Run the oidc check only, for this authority and client (https metadata not required
     unless a test says so)."""
-    values = example_values()
+    values = example_values(filled=True)
     values["oidc"] = {
         "authority": authority,
         "clientId": client.client_id,

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import trustme
 
-from preflight.engine.check import TEST_HOLD_ENV
-from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.cli import REPO_ROOT, CliResult, example_values, holding_cli, run_cli, write_values
+from tests.servers._process import tools_dir
 from tests.servers.hostile import HostileServers
-from tests.servers.postgres import PostgresRole, PostgresServer
+from tests.servers.postgres import PG17_BIN, PostgresRole, PostgresServer, postgres_server
 
 SERVERS = ("postgres17", "postgres17_tls", "postgres15")
 
@@ -60,7 +59,7 @@ def run_postgres(
     top: dict[str, Any] | None = None,
 ) -> CliResult:
     """Run the CLI with these postgres values (the rest is the guide's example)."""
-    values = example_values()
+    values = example_values(filled=True)
     values["postgres"]["api"] = api
     if worker is not None:
         values["postgres"]["worker"] = worker
@@ -221,6 +220,37 @@ def test_prefer_encrypts_without_verifying(tmp_path: Path, postgres17_tls: Postg
     assert result.code == 0, result.stdout
     assert result.check("postgres.api")["facts"]["tls_version"].startswith("TLSv1.")
     assert "not verified (sslMode=prefer)" in step(result, "postgres.api", "tls")["detail"]
+
+
+@pytest.fixture(scope="module")
+def postgres17_tls_expiring(session_dir: Path, test_ca: trustme.CA) -> Iterator[PostgresServer]:
+    """PostgreSQL 17 with TLS whose certificate expires in 5 days."""
+    with postgres_server(
+        "postgres17-tls-expiring",
+        "SENSE_TEST_POSTGRES17_TLS_EXPIRING_DSN",
+        tools_dir() / "postgres17" / PG17_BIN,
+        "postgres:17",
+        session_dir,
+        certs=test_ca,
+        cert_days=5,
+    ) as server:
+        yield server
+
+
+def test_certificate_expiring_soon_warns(
+    tmp_path: Path, postgres17_tls_expiring: PostgresServer
+) -> None:
+    server = postgres17_tls_expiring
+    assert server.ca is not None
+    result = run_postgres(
+        tmp_path, database_values(server, sslMode="verify-full", sslRootCert=str(server.ca))
+    )
+    assert result.code == 0, result.stdout
+    tls = step(result, "postgres.api", "tls")
+    assert tls["status"] == "warn"
+    assert "the server certificate expires in 5 days" in tls["detail"]
+    assert result.check("postgres.api")["status"] == "warn"
+    assert "cert_not_after" in result.check("postgres.api")["facts"]
 
 
 def test_verify_ca_with_the_ca_passes(tmp_path: Path, postgres17_tls: PostgresServer) -> None:
@@ -414,8 +444,8 @@ def test_interrupted_roundtrip_leaves_nothing(
     values["postgres"]["api"] = database_values(postgres17)
     path = write_values(tmp_path, values)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "preflight", path, "--only", "postgres.api", "--timeout", "20"],
-        env={**os.environ, TEST_HOLD_ENV: "15"},
+        [*holding_cli(15), path, "--only", "postgres.api", "--timeout", "20"],
+        cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

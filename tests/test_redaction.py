@@ -92,7 +92,7 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])}
 
 
-@pytest.mark.parametrize("fmt", ["text", "json", "junit", "markdown"])
+@pytest.mark.parametrize("fmt", ["text", "json", "junit", "markdown", "html"])
 def test_no_secret_in_any_format(tmp_path: Path, plugin_env: dict[str, str], fmt: str) -> None:
     path = write_values(tmp_path, secret_values())
     out_file = tmp_path / f"report.{fmt}"

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ def s3_values(
     port = server.https_port if tls else server.http_port
     if port is None:
         pytest.skip(f"the S3 server under test has no {'HTTPS' if tls else 'plain-HTTP'} port")
-    values = example_values()
+    values = example_values(filled=True)
     values["s3"] = {
         "host": host or f"{server.host}:{port}",
         "secured": tls,
@@ -284,43 +283,10 @@ def test_bucket_in_its_region_passes_on_moto(tmp_path: Path, s3_moto: S3Server) 
     assert s3_moto.scratch_keys() == []
 
 
-class RegionRedirectFake(BaseHTTPRequestHandler):
-    """A fake S3 endpoint, as neither SeaweedFS nor moto redirects: like AWS for a bucket in
-    another region, HeadBucket answers 301 with `x-amz-bucket-region` (botocore re-signs for
-    that region once and gets 301 again); ListBuckets answers an empty list."""
-
-    LIST_BUCKETS = (
-        b'<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult '
-        b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>fake</ID></Owner>'
-        b"<Buckets></Buckets></ListAllMyBucketsResult>"
-    )
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(self.LIST_BUCKETS)))
-        self.end_headers()
-        self.wfile.write(self.LIST_BUCKETS)
-
-    def do_HEAD(self) -> None:
-        self.send_response(301)
-        self.send_header("x-amz-bucket-region", "eu-west-1")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
-def test_bucket_redirected_to_another_region(tmp_path: Path, s3_server: S3Server) -> None:
-    fake = ThreadingHTTPServer(("127.0.0.1", 0), RegionRedirectFake)
-    threading.Thread(target=fake.serve_forever, daemon=True).start()
-    try:
-        values = s3_values(s3_server, host=f"127.0.0.1:{fake.server_address[1]}")
-        result = run_s3(tmp_path, values)
-    finally:
-        fake.shutdown()
-        fake.server_close()
+def test_bucket_redirected_to_another_region(
+    tmp_path: Path, s3_server: S3Server, s3_region_redirect: str
+) -> None:
+    result = run_s3(tmp_path, s3_values(s3_server, host=s3_region_redirect))
     failed = assert_fails_at(result, "bucket", "is in region eu-west-1, not us-east-1", "301")
     assert failed["remediation"].startswith("set s3.region: eu-west-1")
     assert result.check("s3")["facts"]["bucket_region"] == "eu-west-1"

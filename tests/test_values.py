@@ -144,10 +144,11 @@ def test_cli_bad_input_exits_2_one_line_each(tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_validate_example_values_passes() -> None:
+def test_validate_example_values_has_no_error() -> None:
     result = run_cli("validate", EXAMPLE_VALUES)
     assert result.code == 0, result.stdout
-    assert "PASS  values" in result.stdout
+    # valid values; its placeholders only warn (tests/test_secret_values.py)
+    assert "WARN  values" in result.stdout and "fail:" not in result.stdout
 
 
 @pytest.mark.parametrize("fmt", ["json", "junit"])

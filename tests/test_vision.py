@@ -96,18 +96,23 @@ def test_probe_uploads_nothing_and_sends_the_token(
     assert "Authorization" not in detector_servers.log.to("/nf")[0].headers
 
 
-@pytest.mark.parametrize("name", ["bad-token", "forbidden"])
-def test_rejected_token_fails(answers: CliResult, name: str) -> None:
-    check = answers.check(f"detector.{name}")
+def test_rejected_token_fails(answers: CliResult) -> None:
+    check = answers.check("detector.bad-token")
     assert check["status"] == "fail"
-    assert answers.failed_step(f"detector.{name}")["name"] == "http"
-    assert check["message"].startswith("http: token rejected: HTTP 40")
-    assert (
-        f"vision.config.detectors[{5 if name == 'bad-token' else 6}].authToken"
-        in (check["remediation"])
-    )
+    assert answers.failed_step("detector.bad-token")["name"] == "http"
+    assert check["message"].startswith("http: token rejected: HTTP 401")
+    assert "vision.config.detectors[5].authToken" in check["remediation"]
     assert answers.code == 3
     assert WRONG_TOKEN not in answers.stdout + answers.stderr
+
+
+def test_forbidden_with_a_token_warns_that_the_token_is_unproven(answers: CliResult) -> None:
+    check = answers.check("detector.forbidden")
+    assert check["status"] == "warn", check
+    assert check["message"].startswith(
+        "http: token not verified: the service answered HTTP 403 Forbidden to a HEAD request"
+    )
+    assert "vision.config.detectors[6].authToken" in check["remediation"]
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from checks.clickhouse.grants import CREATE_DATABASE, TABLE_PRIVILEGES, missing_privileges
 from preflight.engine.check import Check, Probe, StepFailed
+from preflight.engine.deadline import CLEANUP_TIMEOUT_S, timeout_message
 from preflight.net import (
     Endpoint,
     TlsSettings,
@@ -27,6 +28,7 @@ from preflight.net import (
     reach,
     tls_settings,
 )
+from preflight.values.chart import setting
 from preflight.values.load import Values
 
 if TYPE_CHECKING:
@@ -34,9 +36,7 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.httpclient import HttpClient as Client
 
 MIN_MAJOR = 26
-DEFAULT_DATABASE = "axion_sense"
 HTTP_PORT, HTTPS_PORT = 8123, 8443
-CLEANUP_TIMEOUT_S = 5.0
 SCRATCH_PREFIX = "sense_preflight_"
 
 T = TypeVar("T")
@@ -158,7 +158,7 @@ def _target(probe: Probe) -> Target:
         tls=tls_settings(probe, ca_file) if secure else None,
         username=str(values.get("clickhouse.username", "default")),
         password=str(values.get("clickhouse.password", "")),
-        database=str(values.get("clickhouse.database", DEFAULT_DATABASE)),
+        database=str(setting(values, "clickhouse.database")),
     )
 
 
@@ -438,8 +438,9 @@ def _call(
 
 def _timed_out(probe: Probe, what: str) -> StepFailed:
     return StepFailed(
-        f"timed out trying to {what}: ClickHouse answered /ping, then nothing within "
-        f"--timeout {probe.options.timeout_s:g}s",
+        timeout_message(
+            f"trying to {what}: ClickHouse answered /ping, then nothing", probe.options.timeout_s
+        ),
         "check the server's load and what sits in between, or raise --timeout",
     )
 

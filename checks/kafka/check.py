@@ -9,39 +9,35 @@ check's deadline and its log lines go into the check (never to the terminal).
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from checks.kafka import protocol as wire
-from checks.kafka.client import MARGIN_S, ClientError, KafkaClient, Settings
-from preflight.engine.check import Check, Probe, StepFailed
-from preflight.engine.deadline import Deadline
+from checks.kafka.client import ClientError, KafkaClient, Settings
+from preflight.engine.check import Check, Probe, Step, StepFailed
+from preflight.engine.deadline import CLEANUP_TIMEOUT_S, Deadline
 from preflight.net import (
     Endpoint,
+    TlsInfo,
     connect_tcp,
+    judge_tls,
     parse_endpoint,
     resolve,
     tls_handshake,
     tls_settings,
 )
+from preflight.net.fanout import each_address, in_parallel
 from preflight.values.load import Values
-
-if TYPE_CHECKING:
-    pass
+from preflight.values.rules import KAFKA_PROTOCOLS
 
 DEFAULT_PORT = 9092
-PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 MIN_RELEASE = (3, 0)
 WANTED_BROKERS = 3
-#: Once one bootstrap address has answered, how long the others get before they count as mute.
-STRAGGLER_S = 1.0
-CLEANUP_TIMEOUT_S = 4.0
 
 READS = (
     "kafka.bootstrapServers",
@@ -52,9 +48,6 @@ READS = (
     "kafka.filterByEnv",
     "global.env",
 )
-
-T = TypeVar("T")
-U = TypeVar("U")
 
 
 def checks(values: Values) -> list[Check]:
@@ -80,6 +73,7 @@ def run(probe: Probe) -> None:
             link.sock.close()
     live = [link.endpoint for link in links if link.greeting is not None]
     client = KafkaClient(probe, settings, live)
+    probe.cleanups.add("close the Kafka admin client", client.close)  # the last to run
     cluster = _metadata(probe, _auth(probe, settings, greeting, client))
     _advertised(probe, settings, cluster)
     _version(probe, greeting.ranges)
@@ -107,9 +101,9 @@ def _config(probe: Probe) -> Settings:
             )
         bootstraps = tuple(parse_endpoint(address, DEFAULT_PORT) for address in addresses)
         protocol = str(values.get("kafka.securityProtocol", "PLAINTEXT")).upper()
-        if protocol not in PROTOCOLS:
+        if protocol not in KAFKA_PROTOCOLS:
             raise StepFailed(
-                f"kafka.securityProtocol {protocol!r} is not one of {', '.join(PROTOCOLS)}",
+                f"kafka.securityProtocol {protocol!r} is not one of {', '.join(KAFKA_PROTOCOLS)}",
                 "use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (SASL_SSL for Confluent Cloud)",
             )
         mechanism = str(values.get("kafka.saslMechanism", "PLAIN")).upper()
@@ -166,11 +160,12 @@ class Link:
     sock: socket.socket
     peer: str
     greeting: Greeting | None = None
+    tls: TlsInfo | None = None
 
 
 def _reach(probe: Probe, settings: Settings) -> list[Link]:
     """dns, tcp and (for SSL) tls steps; each keeps the addresses that pass."""
-    resolved = _each_address(
+    resolved = each_address(
         probe,
         "dns",
         [(endpoint, endpoint) for endpoint in settings.bootstraps],
@@ -183,7 +178,7 @@ def _reach(probe: Probe, settings: Settings) -> list[Link]:
         sock, address = connect_tcp(ips, endpoint.port, deadline)
         return Link(endpoint, ips, sock, Endpoint(address, endpoint.port).netloc)
 
-    links = _each_address(
+    links = each_address(
         probe,
         "tcp",
         [(endpoint, (endpoint, ips)) for endpoint, ips in resolved],
@@ -208,16 +203,25 @@ def _reach(probe: Probe, settings: Settings) -> list[Link]:
                     "kafka.bootstrapServers at the broker's TLS listener",
                 ) from None
             raise
-        probe.facts["tls_version"] = info.version
+        link.tls = info
         return link
 
-    secured = _each_address(
+    def judge(step: Step, secured: list[Link]) -> None:
+        never = dt.datetime.max.replace(tzinfo=dt.UTC)
+        earliest = min(
+            (link for link in secured if link.tls is not None),
+            key=lambda link: (link.tls.not_after if link.tls else None) or never,
+        )
+        assert earliest.tls is not None
+        judge_tls(probe, step, earliest.tls, earliest.endpoint.host, step.detail)
+
+    secured = each_address(
         probe,
         "tls",
         links,
         handshake,
         lambda endpoint, link: f"{endpoint.host}: certificate verified",
-        None if tls.verify else _UNVERIFIED,
+        judge,
     )
     return [link for _, link in secured]
 
@@ -235,104 +239,6 @@ def _speaks_plain_kafka(link: Link, deadline: Deadline) -> bool:
         return False
     finally:
         sock.close()
-
-
-_UNVERIFIED = (
-    "certificate NOT verified (--insecure-skip-tls-verify)",
-    "give the CA bundle instead of skipping verification",
-)
-
-
-def _each_address(
-    probe: Probe,
-    name: str,
-    items: Sequence[tuple[Endpoint, T]],
-    work: Callable[[T, Deadline], U],
-    describe: Callable[[Endpoint, U], str],
-    caution: tuple[str, str] | None = None,
-) -> list[tuple[Endpoint, U]]:
-    """One step over every bootstrap address, in parallel: fail when none passes, warn naming
-    the addresses that fail while at least one passes (or with `caution` when all pass)."""
-    with probe.step(name) as step:
-        passed, failed = _parallel(probe.deadline, items, work)
-        if not passed:
-            first = failed[0][1]
-            raise StepFailed(_join(failed), first.remediation)
-        if failed:
-            step.warn(
-                f"{len(passed)} of {len(items)} bootstrap addresses pass; failing: "
-                + _join(failed),
-                failed[0][1].remediation,
-            )
-        elif caution is not None:
-            step.warn(*caution)
-        else:
-            step.detail = "; ".join(describe(endpoint, value) for endpoint, value in passed)
-        return passed
-
-
-def _join(failed: Sequence[tuple[Endpoint, StepFailed]]) -> str:
-    if len(failed) == 1:
-        return failed[0][1].detail
-    return "; ".join(f"{endpoint.netloc}: {error.detail}" for endpoint, error in failed)
-
-
-def _parallel(
-    deadline: Deadline, items: Sequence[tuple[Endpoint, T]], work: Callable[[T, Deadline], U]
-) -> tuple[list[tuple[Endpoint, U]], list[tuple[Endpoint, StepFailed]]]:
-    """Run work(item, deadline) for every address in threads. The work ends MARGIN_S before
-    the check's deadline, so its own precise failure arrives in time; an address still silent
-    STRAGGLER_S after another one passed counts as failed."""
-    outcomes: dict[int, U | StepFailed] = {}
-    changed = threading.Condition()
-    inner = Deadline(deadline.expires_at - MARGIN_S)
-
-    def attempt(index: int, item: T) -> None:
-        try:
-            outcome: U | StepFailed = work(item, inner)
-        except StepFailed as exc:
-            outcome = exc
-        except TimeoutError:
-            outcome = StepFailed("no answer before the check's deadline", _TIMEOUT_FIX)
-        except Exception as exc:  # one address's surprise must not stall the others
-            outcome = StepFailed(f"unexpected error: {type(exc).__name__}: {exc}")
-        with changed:
-            outcomes[index] = outcome
-            changed.notify_all()
-
-    for index, (endpoint, item) in enumerate(items):
-        threading.Thread(
-            target=attempt, args=(index, item), name=f"kafka {endpoint.netloc}", daemon=True
-        ).start()
-    first_pass: float | None = None
-    with changed:
-        while len(outcomes) < len(items):
-            if first_pass is None and any(not isinstance(o, StepFailed) for o in outcomes.values()):
-                first_pass = time.monotonic()
-            limit = deadline.expires_at
-            if first_pass is not None:
-                limit = min(limit, first_pass + STRAGGLER_S)
-            if time.monotonic() >= limit:
-                break
-            changed.wait(limit - time.monotonic())
-        done = dict(outcomes)
-    passed: list[tuple[Endpoint, U]] = []
-    failed: list[tuple[Endpoint, StepFailed]] = []
-    for index, (endpoint, _) in enumerate(items):
-        outcome = done.get(index, StepFailed("no answer in time", _TIMEOUT_FIX))
-        if isinstance(outcome, StepFailed):
-            failed.append((endpoint, outcome))
-        else:
-            passed.append((endpoint, outcome))
-    if not passed and len(done) < len(items):
-        deadline.timeout()  # raises DeadlineExceeded when the time is up: "timed out during …"
-    return passed, failed
-
-
-_TIMEOUT_FIX = (
-    "the address did not answer in time: check that Kafka is up and that no firewall drops "
-    "traffic from here, or raise --timeout"
-)
 
 
 # --- protocol ---------------------------------------------------------------------------------
@@ -381,7 +287,7 @@ def _protocol(probe: Probe, settings: Settings, links: list[Link]) -> Greeting:
             return link
         raise StepFailed(f"{where} {detail}", _protocol_fix(settings, ""))
 
-    passed = _each_address(
+    passed = each_address(
         probe,
         "protocol",
         [(link.endpoint, link) for link in links],
@@ -558,7 +464,7 @@ def _advertised(probe: Probe, settings: Settings, cluster: wire.Cluster) -> None
                 sock.close()
             return endpoint.netloc
 
-        _, failed = _parallel(probe.deadline, [(e, e) for e, _ in items], connect)
+        _, failed = in_parallel(probe.deadline, [(e, e) for e, _ in items], connect)
         if failed:
             raise StepFailed(
                 "; ".join(

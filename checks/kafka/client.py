@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from checks.kafka import protocol as wire
 from preflight.engine.check import Probe
+from preflight.engine.deadline import CLIENT_MARGIN_S
 from preflight.net import Endpoint, TlsSettings
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient, ClusterMetadata
-
-#: librdkafka's timeouts end this much before the check's deadline, so its error is ours.
-MARGIN_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class KafkaClient:
 
     def left(self, cap: float | None = None) -> float:
         """Seconds for the next librdkafka call: the deadline less a margin (at least 0.05)."""
-        return max(0.05, self.probe.deadline.timeout(cap) - MARGIN_S)
+        return self.probe.deadline.client_timeout(cap)
 
     def config(self, **extra: Any) -> dict[str, Any]:
         left_ms = int(self.left() * 1000)
@@ -116,6 +114,11 @@ class KafkaClient:
             self._admin = AdminClient(self.config())
         return self._admin
 
+    def close(self) -> None:
+        """Let the admin client go now: its callbacks refer back to this object, so without
+        this it (and its librdkafka threads) would live until the garbage collector's turn."""
+        self._admin = None
+
     def reason(self, *needles: str) -> str:
         """The most telling librdkafka error seen so far (served from its queue first)."""
         if self._admin is not None:
@@ -146,7 +149,7 @@ class KafkaClient:
                 return self.admin.list_topics(timeout=self.left(0.5))
             except KafkaException as exc:
                 self.admin.poll(0)
-                if self.auth_failed() or self.probe.deadline.remaining() < 2 * MARGIN_S:
+                if self.auth_failed() or self.probe.deadline.remaining() < 2 * CLIENT_MARGIN_S:
                     raise ClientError(exc.args[0].str() if exc.args else str(exc)) from None
 
 

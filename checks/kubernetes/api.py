@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from preflight.engine.check import Probe, Step, StepFailed
+from preflight.engine.deadline import timeout_message
 from preflight.net import TlsSettings, parse_endpoint, reach
-from preflight.values.load import Values
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, Configuration
@@ -80,15 +80,15 @@ class Cluster:
                 auth_settings=["BearerToken"],
                 response_types_map={},
                 _preload_content=False,
-                _request_timeout=max(0.05, self.probe.deadline.timeout() - 0.1),
+                _request_timeout=self.probe.deadline.client_timeout(),
             )
         except ApiException as exc:
             _raise_unless_not_found(exc, path)
             return None
         except urllib3.exceptions.TimeoutError:
             raise StepFailed(
-                f"the API server did not answer {path} in time (--timeout "
-                f"{self.probe.options.timeout_s:g}s)",
+                "the API server "
+                + timeout_message(f"before answering {path}", self.probe.options.timeout_s),
                 _REACH_FIX,
             ) from None
         except urllib3.exceptions.HTTPError as exc:
@@ -329,20 +329,3 @@ def rbac_step(probe: Probe, name: str) -> Iterator[Step]:
             yield step
         except Forbidden as exc:
             step.warn(exc.detail, exc.remediation)
-
-
-def enabled_blocks(values: Values, *keys: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every `<path>.<key>` mapping of the values with `enabled: true` (e.g. api.ingressGrpc)."""
-    found: list[tuple[str, dict[str, Any]]] = []
-
-    def walk(node: Any, path: str) -> None:
-        if not isinstance(node, dict):
-            return
-        for key, child in node.items():
-            child_path = f"{path}.{key}" if path else str(key)
-            if key in keys and isinstance(child, dict) and child.get("enabled") is True:
-                found.append((child_path, child))
-            walk(child, child_path)
-
-    walk(dict(values.data), "")
-    return found

@@ -11,17 +11,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from checks.kubernetes.api import Cluster, connect, enabled_blocks, rbac_step
-from preflight.engine.check import Check, Probe, StepFailed
+from checks.kubernetes.api import Cluster, connect, rbac_step
+from preflight.engine.check import Access, Check, Probe, StepFailed
+from preflight.values.chart import pull_secret_names
 from preflight.values.load import Values
 
 MIN_VERSION = (1, 27)
+#: cert-manager's CRDs the chart's Certificate needs (read by name).
 CERT_MANAGER_CRDS = (
     "certificates.cert-manager.io",
     "issuers.cert-manager.io",
     "clusterissuers.cert-manager.io",
 )
 DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
+#: The chart's Ingress blocks (their className is checked) and cert-manager Certificates
+#: (their issuerRef).
+INGRESSES = ("api.ingress", "api.ingressGrpc", "worker.ingress")
+CERTIFICATES = ("api.certificate", "worker.certificate")
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 
 
@@ -33,10 +39,23 @@ def checks(values: Values) -> list[Check]:
             title="Kubernetes 1.27+: namespace, IngressClass, cert-manager, pull secrets",
             run=run,
             reads=(
-                "api.ingress.className",
-                "api.ingressGrpc.className",
-                "api.certificate.issuerRef",
+                *(f"{block}.{key}" for block in INGRESSES for key in ("enabled", "className")),
+                *(f"{block}.{key}" for block in CERTIFICATES for key in ("enabled", "issuerRef")),
                 "global.imagePullSecrets",
+            ),
+            rbac=(
+                Access("", "namespaces", ("get",)),
+                Access("networking.k8s.io", "ingressclasses", ("list",)),
+                Access(
+                    "apiextensions.k8s.io", "customresourcedefinitions", ("get",), CERT_MANAGER_CRDS
+                ),
+                Access("cert-manager.io", "clusterissuers", ("get",)),
+                Access("cert-manager.io", "issuers", ("get",), namespaced=True),
+                *(
+                    [Access("", "secrets", ("get",), pull_secrets, namespaced=True)]
+                    if (pull_secrets := pull_secret_names(values))
+                    else []
+                ),
             ),
         )
     ]
@@ -49,15 +68,26 @@ def run(probe: Probe) -> None:
             return
         check_version(probe, cluster)
         check_namespace(probe, cluster)
-        ingresses = enabled_blocks(probe.values, "ingress", "ingressGrpc")
+        ingresses = enabled_blocks(probe.values, INGRESSES, "className")
         if ingresses:
             check_ingress_classes(probe, cluster, ingresses)
-        certificates = enabled_blocks(probe.values, "certificate")
+        certificates = enabled_blocks(probe.values, CERTIFICATES, "issuerRef")
         if certificates:
             check_cert_manager(probe, cluster)
             check_issuers(probe, cluster, certificates)
         if probe.values.has("global.imagePullSecrets"):
             check_pull_secrets(probe, cluster)
+
+
+def enabled_blocks(
+    values: Values, blocks: tuple[str, ...], key: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """(path, {key: value}) of each block with `enabled: true`."""
+    return [
+        (block, {key: values.get(f"{block}.{key}")})
+        for block in blocks
+        if values.enabled(f"{block}.enabled")
+    ]
 
 
 def check_version(probe: Probe, cluster: Cluster) -> None:
@@ -201,8 +231,7 @@ def _not_ready(issuer: dict[str, Any]) -> str | None:
 def check_pull_secrets(probe: Probe, cluster: Cluster) -> None:
     """Each global.imagePullSecrets entry is a dockerconfigjson Secret in the namespace."""
     namespace = probe.options.namespace
-    entries = probe.values.get("global.imagePullSecrets") or []
-    names = [str(n) for e in entries if (n := e.get("name") if isinstance(e, dict) else e)]
+    names = pull_secret_names(probe.values)
     with rbac_step(probe, "pull-secrets") as step:
         problems = []
         for name in names:

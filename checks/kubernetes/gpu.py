@@ -11,10 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from checks.kubernetes.api import Cluster, connect, rbac_step
-from preflight.engine.check import Check, Probe, StepFailed
+from preflight.engine.check import Access, Check, Probe, StepFailed
+from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
 GPU = "nvidia.com/gpu"
+#: Triton's values that decide where its pod may run.
+TRITON_SCHEDULING = ("tolerations", "nodeSelector", "affinity", "resources")
 _PLUGIN_FIX = (
     "install the NVIDIA device plugin (or the NVIDIA GPU Operator) so that GPU nodes advertise "
     "nvidia.com/gpu"
@@ -37,9 +40,8 @@ _GFD_VERSIONS = {
 
 def applies(values: Values) -> str | None:
     """Only while Vision (and so Triton) is enabled."""
-    if values.enabled("vision.enabled", True):
-        return None
-    return "Vision is disabled (vision.enabled: false): no Triton, no GPU needed"
+    reason = vision_applies(values)
+    return None if reason is None else f"{reason}: no Triton, no GPU needed"
 
 
 def checks(values: Values) -> list[Check]:
@@ -51,12 +53,10 @@ def checks(values: Values) -> list[Check]:
             run=run,
             reads=(
                 "vision.enabled",
-                "vision.triton.tolerations",
-                "vision.triton.nodeSelector",
-                "vision.triton.affinity",
-                "vision.triton.resources",
+                *(f"vision.triton.{key}" for key in TRITON_SCHEDULING),
             ),
             applies=applies,
+            rbac=(Access("", "nodes", ("list",)), Access("apps", "daemonsets", ("list",))),
         )
     ]
 
@@ -162,7 +162,7 @@ def _pods(daemonset: dict[str, Any]) -> tuple[int, int]:
 
 def check_scheduling(probe: Probe, gpu_nodes: list[dict[str, Any]]) -> None:
     """Triton's tolerations, nodeSelector, affinity and GPU request fit at least one GPU node."""
-    triton = probe.values.get("vision.triton") or {}
+    triton = {key: probe.values.get(f"vision.triton.{key}") for key in TRITON_SCHEDULING}
     with probe.step("scheduling") as step:
         reasons = {n["metadata"]["name"]: why_not_scheduled(n, triton) for n in gpu_nodes}
         fits = [name for name, why in reasons.items() if not why]

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.engine.check import Check, Probe, Step, StepFailed
 from preflight.engine.deadline import Deadline, DeadlineExceeded
-from preflight.net import Endpoint, TlsSettings, parse_endpoint, reach, tls_handshake
+from preflight.net import Endpoint, TlsSettings, judge_tls, parse_endpoint, reach, tls_handshake
+from preflight.values.chart import setting
 from preflight.values.load import Values
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ MIN_VERSION_NUM = 170000
 MIN_VERSION = "17"
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 #: What the chart opens by default, per replica (the install guide's defaults).
-DEFAULT_POOL = {"api": 20, "worker": 10}
 #: The message of the PostgreSQL protocol that asks the server for TLS (protocol 3, code 80877103).
 SSL_REQUEST = struct.pack("!II", 8, 80877103)
 
@@ -97,7 +97,7 @@ def params_from_values(values: Values, prefix: str) -> PgParams:
             f"missing {', '.join(f'{prefix}.{key}' for key in missing)}",
             "set them in your values file (or the password with --set)",
         )
-    port = parse_port(values.get(f"{prefix}.port", DEFAULT_PORT), f"{prefix}.port")
+    port = parse_port(setting(values, f"{prefix}.port") or DEFAULT_PORT, f"{prefix}.port")
     endpoint = parse_endpoint(str(values.get(f"{prefix}.host")), default_port=port)
     ca = values.get(f"{prefix}.sslRootCert")
     return PgParams(
@@ -186,17 +186,12 @@ def negotiate_tls(probe: Probe, step: Step, sock: socket.socket, params: PgParam
     settings = tls_for(probe, params)
     tls, info = tls_handshake(sock, params.host, settings, probe.deadline)
     tls.close()
-    probe.facts["tls_version"] = info.version
-    if probe.options.insecure_skip_tls_verify and params.verifies_chain:
-        step.warn(
-            f"{info.version}; certificate NOT verified (--insecure-skip-tls-verify)",
-            "give the CA bundle instead of skipping verification",
-        )
-    elif settings.verify:
+    if settings.verify:
         scope = "and host name " if params.ssl_mode == "verify-full" else ""
-        step.detail = f"{info.version}, certificate {scope}verified (sslMode={params.ssl_mode})"
+        detail = f"{info.version}, certificate {scope}verified (sslMode={params.ssl_mode})"
     else:
-        step.detail = f"{info.version}, certificate not verified (sslMode={params.ssl_mode})"
+        detail = f"{info.version}, certificate not verified (sslMode={params.ssl_mode})"
+    judge_tls(probe, step, info, params.host, detail)
 
 
 _NOT_POSTGRES_FIX = "check the host and port: they should be those of the PostgreSQL server"
@@ -205,9 +200,14 @@ _NOT_POSTGRES_FIX = "check the host and port: they should be those of the Postgr
 def tls_for(probe: Probe, params: PgParams) -> TlsSettings:
     """The TLS verification this sslMode asks for, with the CA of the values or --ca-bundle."""
     ca = Path(params.ca_file) if params.ca_file else probe.options.ca_bundle
-    verify = params.verifies_chain and not probe.options.insecure_skip_tls_verify
+    skipped = params.verifies_chain and probe.options.insecure_skip_tls_verify
     # verify-full checks the host name; verify-ca (and require/prefer with a CA) the chain only
-    return TlsSettings(ca_file=ca, verify=verify, check_hostname=params.ssl_mode == "verify-full")
+    return TlsSettings(
+        ca_file=ca,
+        verify=params.verifies_chain and not skipped,
+        check_hostname=params.ssl_mode == "verify-full",
+        skipped=skipped,
+    )
 
 
 # --- auth --------------------------------------------------------------------------------------
@@ -515,12 +515,12 @@ def pool_demand(values: Values, which: str) -> int:
     the other database's when both sit on the same server."""
 
     def pods(name: str) -> int:
-        pool = int(values.get(f"postgres.{name}.maxPoolSize", DEFAULT_POOL[name]))
-        return pool * int(values.get(f"{name}.replicaCount", 1))
+        pool = int(setting(values, f"postgres.{name}.maxPoolSize"))
+        return pool * int(setting(values, f"{name}.replicaCount"))
 
     def server(name: str) -> tuple[str, int]:
         host = str(values.get(f"postgres.{name}.host", "")).strip().lower()
-        return host, int(values.get(f"postgres.{name}.port", DEFAULT_PORT))
+        return host, int(setting(values, f"postgres.{name}.port"))
 
     other = "worker" if which == "api" else "api"
     same = server(which) == server(other)
@@ -618,7 +618,15 @@ def _reads(which: str) -> tuple[str, ...]:
         "sslRootCert",
         "maxPoolSize",
     )
-    return (*(f"postgres.{which}.{key}" for key in keys), f"{which}.replicaCount")
+    other = "worker" if which == "api" else "api"
+    # the capacity step adds the other database's pods when both share a server
+    shared = (f"postgres.{other}.{key}" for key in ("host", "port", "maxPoolSize"))
+    return (
+        *(f"postgres.{which}.{key}" for key in keys),
+        f"{which}.replicaCount",
+        *shared,
+        f"{other}.replicaCount",
+    )
 
 
 def checks(values: Values) -> list[Check]:

@@ -7,6 +7,7 @@ rights the `kubernetes` and `gpu` checks use; the values come from a Secret the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,17 +15,13 @@ import yaml
 
 from preflight import __version__
 from preflight.commands.common import fail
+from preflight.engine.check import Access, Check
 from preflight.engine.options import DEFAULT_IMAGE, DEFAULT_NAMESPACE
 from preflight.report.exit_codes import EXIT_BAD_INPUT
-from preflight.values.load import ValuesError, ValuesSource, load_values
+from preflight.values.load import Values, ValuesError, ValuesSource, load_values
 
 VALUES_DIR = "/etc/sense-preflight"
 VALUES_KEY = "custom-values.yaml"
-CERT_MANAGER_CRDS = [
-    "certificates.cert-manager.io",
-    "issuers.cert-manager.io",
-    "clusterissuers.cert-manager.io",
-]
 
 Manifest = dict[str, Any]
 
@@ -42,73 +39,99 @@ class JobSpec:
     pull_secrets: tuple[str, ...] = ()
     #: Extra `sense-preflight run` flags (--timeout, --only, --read-only, --strict…).
     run_args: tuple[str, ...] = ()
+    #: What the selected checks read from the Kubernetes API: the Job's RBAC.
+    access: tuple[Access, ...] = ()
+    #: --release: the Job reads the values from this Helm release (no values Secret).
+    release: str | None = None
+    #: HELM_DRIVER of the release's storage (secret, the default, or configmap).
+    helm_driver: str = ""
     ttl_seconds: int = 3600
     active_deadline_seconds: int = 900
 
 
-def _labels(spec: JobSpec) -> dict[str, str]:
+def labels(spec: JobSpec) -> dict[str, str]:
     return {"app.kubernetes.io/name": "sense-preflight", "app.kubernetes.io/instance": spec.name}
 
 
-def _meta(spec: JobSpec, name: str, namespaced: bool = True) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": _labels(spec)}
+def meta(spec: JobSpec, name: str, namespaced: bool = True) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": labels(spec)}
     if namespaced:
         meta["namespace"] = spec.namespace
     return meta
 
 
-def _rule(group: str, resource: str, verbs: list[str], names: list[str] | None = None) -> Manifest:
-    rule: Manifest = {"apiGroups": [group], "resources": [resource], "verbs": verbs}
-    if names:
-        rule["resourceNames"] = names
+def _rule(access: Access) -> Manifest:
+    rule: Manifest = {
+        "apiGroups": [access.group],
+        "resources": [access.resource],
+        "verbs": list(access.verbs),
+    }
+    if access.names:
+        rule["resourceNames"] = list(access.names)
     return rule
 
 
-def cluster_rules() -> list[Manifest]:
-    """Cluster-wide reads of the checks: nodes, namespaces, DaemonSets, IngressClasses,
-    cert-manager's CRDs (by name) and ClusterIssuers."""
-    return [
-        _rule("", "nodes", ["list"]),
-        _rule("", "namespaces", ["get"]),
-        _rule("apps", "daemonsets", ["list"]),
-        _rule("networking.k8s.io", "ingressclasses", ["list"]),
-        _rule("apiextensions.k8s.io", "customresourcedefinitions", ["get"], CERT_MANAGER_CRDS),
-        _rule("cert-manager.io", "clusterissuers", ["get"]),
-    ]
+def cluster_rules(spec: JobSpec) -> list[Manifest]:
+    """The cluster-wide reads the checks declare (nodes, IngressClasses, CRDs by name…)."""
+    return [_rule(access) for access in spec.access if not access.namespaced]
 
 
 def namespace_rules(spec: JobSpec) -> list[Manifest]:
-    """Reads inside the namespace: Issuers, and the pull Secrets by name (never all Secrets)."""
-    rules = [_rule("cert-manager.io", "issuers", ["get"])]
-    if spec.pull_secrets:
-        rules.append(_rule("", "secrets", ["get"], list(spec.pull_secrets)))
+    """The reads inside the namespace the checks declare (Issuers, the pull Secrets by name,
+    never all Secrets); with --release, get and list on Helm's storage there (Secrets, or
+    ConfigMaps)."""
+    rules = [_rule(access) for access in spec.access if access.namespaced]
+    if spec.release:
+        rules.append(_rule(Access("", _storage(spec), ("get", "list"), namespaced=True)))
     return rules
+
+
+def declared_access(checks: Iterable[Check]) -> tuple[Access, ...]:
+    """Every distinct Kubernetes API read the checks declare, in their order."""
+    return tuple(dict.fromkeys(access for check in checks for access in check.rbac))
+
+
+def _storage(spec: JobSpec) -> str:
+    """The resource that holds Helm's release records for the Job's HELM_DRIVER."""
+    from checks.kubernetes.helm_release import driver_kind
+
+    return f"{driver_kind(spec.helm_driver).lower()}s"
 
 
 def _binding(spec: JobSpec, kind: str, name: str, role_kind: str) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": kind,
-        "metadata": _meta(spec, name, namespaced=kind == "RoleBinding"),
+        "metadata": meta(spec, name, namespaced=kind == "RoleBinding"),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
         "subjects": [{"kind": "ServiceAccount", "name": spec.name, "namespace": spec.namespace}],
     }
 
 
-def job(spec: JobSpec) -> Manifest:
-    """The Job: one try, non-root, read-only root filesystem, values mounted from the Secret."""
-    args = [
-        "run",
-        "--values",
-        f"{VALUES_DIR}/{VALUES_KEY}",
-        "--in-cluster",
-        "--namespace",
-        spec.namespace,
-        *spec.run_args,
+def pod_spec(spec: JobSpec, command: str, restart_policy: str) -> Manifest:
+    """The pod of the Job (and of `job --serve`'s Deployment): non-root, read-only root
+    filesystem, the values mounted from the Secret (or, with --release, read from the
+    release); `sense-preflight COMMAND` with the spec's flags."""
+    source = (
+        ["--release", spec.release] if spec.release else ["--values", f"{VALUES_DIR}/{VALUES_KEY}"]
+    )
+    args = [command, *source, "--in-cluster", "--namespace", spec.namespace, *spec.run_args]
+    env = [{"name": "HOME", "value": "/tmp"}]
+    if spec.release and _storage(spec) == "configmaps":
+        env.append({"name": "HELM_DRIVER", "value": "configmap"})
+    mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[Manifest] = [
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}
     ]
+    if not spec.release:
+        mounts.insert(0, {"name": "values", "mountPath": VALUES_DIR, "readOnly": True})
+        volumes.insert(
+            0,
+            {"name": "values", "secret": {"secretName": spec.values_secret, "defaultMode": 0o440}},
+        )
     pod: Manifest = {
         "serviceAccountName": spec.name,
-        "restartPolicy": "Never",
+        "restartPolicy": restart_policy,
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": 10001,
@@ -123,7 +146,7 @@ def job(spec: JobSpec) -> Manifest:
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["sense-preflight"],
                 "args": args,
-                "env": [{"name": "HOME", "value": "/tmp"}],
+                "env": env,
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True,
@@ -133,53 +156,81 @@ def job(spec: JobSpec) -> Manifest:
                     "requests": {"cpu": "100m", "memory": "128Mi"},
                     "limits": {"cpu": "1", "memory": "512Mi"},
                 },
-                "volumeMounts": [
-                    {"name": "values", "mountPath": VALUES_DIR, "readOnly": True},
-                    {"name": "tmp", "mountPath": "/tmp"},
-                ],
+                "volumeMounts": mounts,
             }
         ],
-        "volumes": [
-            {"name": "values", "secret": {"secretName": spec.values_secret, "defaultMode": 0o440}},
-            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
-        ],
+        "volumes": volumes,
     }
     if spec.pull_secrets:
         pod["imagePullSecrets"] = [{"name": name} for name in spec.pull_secrets]
+    return pod
+
+
+def job(spec: JobSpec) -> Manifest:
+    """The Job: one try (`sense-preflight run`), its exit code the preflight's."""
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _meta(spec, spec.name),
+        "metadata": meta(spec, spec.name),
         "spec": {
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": spec.ttl_seconds,
             "activeDeadlineSeconds": spec.active_deadline_seconds,
-            "template": {"metadata": {"labels": _labels(spec)}, "spec": pod},
+            "template": {
+                "metadata": {"labels": labels(spec)},
+                "spec": pod_spec(spec, "run", "Never"),
+            },
         },
     }
 
 
 def manifests(spec: JobSpec) -> list[Manifest]:
     """ServiceAccount, ClusterRole + binding, Role + binding, Job."""
+    return [*access(spec), job(spec)]
+
+
+def access(spec: JobSpec) -> list[Manifest]:
+    """ServiceAccount, ClusterRole + binding, Role + binding: what the checks may read."""
     cluster_name = f"{spec.name}-{spec.namespace}"
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(spec, spec.name)},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(spec, spec.name)},
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": _meta(spec, cluster_name, namespaced=False),
-            "rules": cluster_rules(),
+            "metadata": meta(spec, cluster_name, namespaced=False),
+            "rules": cluster_rules(spec),
         },
         _binding(spec, "ClusterRoleBinding", cluster_name, "ClusterRole"),
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": _meta(spec, spec.name),
+            "metadata": meta(spec, spec.name),
             "rules": namespace_rules(spec),
         },
         _binding(spec, "RoleBinding", spec.name, "Role"),
-        job(spec),
     ]
+
+
+def secret_steps(spec: JobSpec) -> list[str]:
+    """The first step, however the preflight runs in the cluster: the values into a Secret
+    (nothing to create with --release)."""
+    ns = spec.namespace
+    if spec.release:
+        return [
+            f"1. The values are those of the installed release {spec.release} (nothing to create)."
+        ]
+    return [
+        "1. Put the values into a Secret (never into this file):",
+        f"   kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -",
+        f"   kubectl -n {ns} create secret generic {spec.values_secret} --from-file={VALUES_KEY}",
+    ]
+
+
+def cleanup_line(spec: JobSpec) -> str:
+    values = (
+        "" if spec.release else f"; kubectl -n {spec.namespace} delete secret {spec.values_secret}"
+    )
+    return f"Clean up: kubectl delete -f THIS_FILE{values}"
 
 
 def instructions(spec: JobSpec) -> list[str]:
@@ -187,9 +238,7 @@ def instructions(spec: JobSpec) -> list[str]:
     ns, name = spec.namespace, spec.name
     return [
         f"sense-preflight {__version__}: run the preflight as a Job in namespace {ns}.",
-        "1. Put the values into a Secret (never into this file):",
-        f"   kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -",
-        f"   kubectl -n {ns} create secret generic {spec.values_secret} --from-file={VALUES_KEY}",
+        *secret_steps(spec),
         "2. Apply this file (delete an earlier run first: kubectl delete -f THIS_FILE):",
         "   kubectl apply -f THIS_FILE",
         "3. Wait for it (a failing preflight fails the Job: then wait for condition=failed):",
@@ -197,8 +246,7 @@ def instructions(spec: JobSpec) -> list[str]:
         "4. Read the report:",
         f"   kubectl -n {ns} logs job/{name}",
         "The Job's exit code is the preflight's: 0 ok, 3 a check failed, 4 warnings (--strict).",
-        f"Clean up: kubectl delete -f THIS_FILE; kubectl -n {ns} delete secret "
-        f"{spec.values_secret}",
+        cleanup_line(spec),
     ]
 
 
@@ -209,19 +257,23 @@ def render(spec: JobSpec) -> str:
     return header + "---\n" + body
 
 
-def pull_secret_names(given: ValuesSource) -> list[str]:
-    """The names in global.imagePullSecrets of the given values (for the Job's manifests)."""
+def job_values(given: ValuesSource) -> Values:
+    """The given values (empty when none): the Job's manifests need only names from them."""
     if given.empty:
-        return []
+        return Values()
     try:
-        entries = load_values(given).get("global.imagePullSecrets") or []
+        return load_values(given)
     except ValuesError as exc:
         fail(EXIT_BAD_INPUT, "; ".join(exc.problems))
-    return [str(e.get("name") if isinstance(e, dict) else e) for e in entries]
 
 
 def run_args(
-    timeout: float | None, only: list[str], skip: list[str], strict: bool, read_only: bool
+    timeout: float | None,
+    only: list[str],
+    skip: list[str],
+    strict: bool,
+    read_only: bool,
+    oidc_scope: str | None = None,
 ) -> tuple[str, ...]:
     """The `sense-preflight run` flags the Job passes on."""
     return (
@@ -230,4 +282,5 @@ def run_args(
         *(["--skip", ",".join(skip)] if skip else []),
         *(["--strict"] if strict else []),
         *(["--read-only"] if read_only else []),
+        *(["--oidc-scope", oidc_scope] if oidc_scope else []),
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from preflight.commands.common import source
+from preflight.commands.inputs import cluster_options, inputs
 from preflight.report.exit_codes import EXIT_BAD_INPUT, EXIT_OK
 from preflight.values.check import TITLE as VALUES_TITLE
 from preflight.values.load import Values, ValuesError, load_values
@@ -14,7 +14,7 @@ from preflight.values.load import Values, ValuesError, load_values
 
 def list_checks(params: dict[str, Any]) -> int:
     """Print the checks for the given values (or for empty values); return the exit code."""
-    given = source(params)
+    given = inputs(params, cluster_options(params)).source
     values = Values()
     if not given.empty:
         try:

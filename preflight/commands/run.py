@@ -7,36 +7,36 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import click
 
 from preflight import __version__
-from preflight.commands.common import csv, fail, source
+from preflight.commands.common import csv, fail, run_options
+from preflight.commands.inputs import Inputs, inputs
 from preflight.engine.check import Check
-from preflight.engine.options import RunOptions
+from preflight.engine.options import RunOptions, in_cluster
 from preflight.report.exit_codes import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     exit_code,
 )
-from preflight.report.redact import REDACTED, Redactor
-from preflight.report.renderers import FORMATS
+from preflight.report.redact import Redactor
+from preflight.report.renderers import rendered
 from preflight.report.renderers.text import LiveProgress
-from preflight.report.result import CheckResult, Report, Status
+from preflight.report.result import CheckResult, Report, Status, utc_now
 from preflight.values.check import ID as VALUES_ID
 from preflight.values.check import load_checked
-from preflight.values.load import Values, ValuesSource
+from preflight.values.load import Values
 
 
 @dataclass(frozen=True)
 class Invocation:
     """One run as the user asked for it."""
 
-    source: ValuesSource
+    inputs: Inputs
     options: RunOptions
     only: list[str]
     skip: list[str]
@@ -47,20 +47,10 @@ class Invocation:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
+        options = run_options(params, params["timeout"], params["read_only"])
         return cls(
-            source=source(params),
-            options=RunOptions(
-                timeout_s=params["timeout"],
-                read_only=params["read_only"],
-                ca_bundle=params["ca_bundle"],
-                insecure_skip_tls_verify=params["insecure_skip_tls_verify"],
-                namespace=params["namespace"],
-                create_namespace=params["create_namespace"],
-                kubeconfig=params["kubeconfig"],
-                context=params["context"],
-                in_cluster=params["in_cluster"],
-                registry_config=params["registry_config"],
-            ),
+            inputs=inputs(params, options),
+            options=options,
             only=csv(params["only"]),
             skip=csv(params["skip"]),
             format=params["format_"],
@@ -78,8 +68,10 @@ def execute(call: Invocation) -> int:
     from preflight.engine.runner import run_checks
     from preflight.report.bundle import write_bundle
 
+    started_at = utc_now()
     started = time.monotonic()
-    values, values_check = load_checked(call.source)
+    given = call.inputs
+    values, values_check = load_checked(given.source, given.chart, given.facts)
     redact = Redactor.for_values(values.data if values else {})
     logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
     output = Output(call.format, call.output)
@@ -91,7 +83,14 @@ def execute(call: Invocation) -> int:
         results = [values_check]
         if checks and values is not None:
             results += run_checks(checks, values, call.options, progress)
-        report = Report(tuple(results), time.monotonic() - started, __version__)
+        report = Report(
+            tuple(results),
+            time.monotonic() - started,
+            __version__,
+            started=started_at,
+            in_cluster=in_cluster(call.options),
+            values_files=call.inputs.source.file_names,
+        )
         output.write(report, redact, progress)
         if call.bundle is not None:
             size = write_bundle(
@@ -148,8 +147,7 @@ class Output:
         return LiveProgress(sys.stdout, redact, tty=tty, color=color)
 
     def write(self, report: Report, redact: Redactor, progress: LiveProgress | None) -> None:
-        marker = escape(REDACTED) if self.format == "junit" else REDACTED
-        text = redact(FORMATS[self.format](redact.report(report)), marker)
+        text = rendered(report, self.format, redact)
         if self.path is not None:
             self.path.write_text(text, encoding="utf-8")
         if progress is not None:

@@ -15,7 +15,6 @@ A check's `run` walks the layers in order through `Probe.step`; the first step t
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,14 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from preflight.engine.deadline import Deadline, DeadlineExceeded
+from preflight.engine.deadline import Deadline, DeadlineExceeded, timeout_message
 from preflight.engine.options import RunOptions
 from preflight.report.result import CheckResult, Status, StepResult
 from preflight.values.load import Values
 
 log = logging.getLogger(__name__)
-
-TEST_HOLD_ENV = "SENSE_PREFLIGHT_TEST_HOLD_S"
 
 
 class StepFailed(Exception):
@@ -48,14 +45,29 @@ def always(values: Values) -> str | None:
 
 
 @dataclass(frozen=True)
+class Access:
+    """One kind of Kubernetes API read a check makes: the RBAC rule an in-cluster run needs.
+    `namespaced` rules are granted in the chart's namespace only; `names` narrows a rule to
+    those objects (never all Secrets)."""
+
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    names: tuple[str, ...] = ()
+    namespaced: bool = False
+
+
+@dataclass(frozen=True)
 class Check:
-    """A unit of the preflight. `applies` returns a skip reason, or None when it should run."""
+    """A unit of the preflight. `applies` returns a skip reason, or None when it should run;
+    `rbac` is what it reads from the Kubernetes API (the in-cluster Job grants exactly that)."""
 
     id: str
     title: str
     run: Callable[[Probe], None]
     reads: tuple[str, ...] = ()
     applies: Callable[[Values], str | None] = always
+    rbac: tuple[Access, ...] = ()
 
     @property
     def component(self) -> str:
@@ -144,7 +156,7 @@ class Probe:
             self._record(step, Status.FAIL, exc.detail, exc.remediation, started)
             raise
         except DeadlineExceeded:
-            detail = f"timed out during {name} (--timeout {self.options.timeout_s:g}s)"
+            detail = timeout_message(f"during {name}", self.options.timeout_s)
             self._record(step, Status.FAIL, detail, _TIMEOUT_FIX, started)
             raise StepFailed(detail, _TIMEOUT_FIX) from None
         except Exception as exc:
@@ -163,15 +175,16 @@ class Probe:
         with self._lock:
             self.steps.append(StepResult(name, Status.SKIP, reason))
 
-    def cleanup(self, description: str, action: Callable[[], Any]) -> None:
-        """Register an undo action for a write probe; it runs even if the run is interrupted.
+    def fail_current(self, detail: str, remediation: str = "") -> None:
+        """Record a failure raised outside any step (or by a check's bug) at the current step,
+        unless that step already failed."""
+        with self._lock:
+            if not self.steps or self.steps[-1].status is not Status.FAIL:
+                self.steps.append(StepResult(self.current_step, Status.FAIL, detail, remediation))
 
-        Fault-injection tests set SENSE_PREFLIGHT_TEST_HOLD_S to pause the check right after
-        its scratch object exists, so they can interrupt it there and see the cleanup run."""
+    def cleanup(self, description: str, action: Callable[[], Any]) -> None:
+        """Register an undo action for a write probe; it runs even if the run is interrupted."""
         self.cleanups.add(description, action)
-        hold = float(os.environ.get(TEST_HOLD_ENV) or 0)
-        if hold > 0:
-            time.sleep(min(hold, self.deadline.remaining()))
 
     def log(self, line: str) -> None:
         """Keep a client library's log line with this check (for the support bundle)."""
@@ -189,7 +202,7 @@ class Probe:
         with self._lock:
             steps = list(self.steps)
         if timed_out:
-            detail = f"timed out during {self.current_step} (--timeout {self.options.timeout_s:g}s)"
+            detail = timeout_message(f"during {self.current_step}", self.options.timeout_s)
             steps.append(StepResult(self.current_step, Status.FAIL, detail, _TIMEOUT_FIX))
         steps += [StepResult("cleanup", Status.WARN, error) for error in self.cleanups.errors]
         worst = max(steps, key=lambda s: s.status.rank, default=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,11 @@ from preflight import __version__
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_NAMESPACE = "axion-sense"
 DEFAULT_IMAGE = f"europe-west1-docker.pkg.dev/axionx-infra/axion/sense-preflight:{__version__}"
+
+
+def in_cluster(options: RunOptions) -> bool:
+    """Whether this run is in the cluster: asked for, or inside a pod."""
+    return options.in_cluster or "KUBERNETES_SERVICE_HOST" in os.environ
 
 
 @dataclass(frozen=True)
@@ -27,3 +33,4 @@ class RunOptions:
     context: str | None = None
     in_cluster: bool = False
     registry_config: Path | None = None
+    oidc_scope: str | None = None  # the scope the oidc check asks a client_credentials token for

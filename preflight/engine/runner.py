@@ -18,7 +18,7 @@ from preflight.engine.check import Check, Probe, StepFailed, skipped
 from preflight.engine.deadline import Deadline
 from preflight.engine.logcapture import CheckLogHandler
 from preflight.engine.options import RunOptions
-from preflight.report.result import CheckResult, Status, StepResult
+from preflight.report.result import CheckResult
 from preflight.values.load import Values
 
 #: How long past its deadline a check may still report its own (more precise) failure.
@@ -93,18 +93,9 @@ def _execute(
         with logs.capturing(probe):
             probe.check.run(probe)
     except StepFailed as exc:
-        if not probe.steps or probe.steps[-1].status is not Status.FAIL:
-            probe.steps.append(
-                StepResult(probe.current_step, Status.FAIL, exc.detail, exc.remediation)
-            )
+        probe.fail_current(exc.detail, exc.remediation)
     except Exception as exc:  # a bug in a check is its failure, never a traceback
-        probe.steps.append(
-            StepResult(
-                probe.current_step,
-                Status.FAIL,
-                f"internal error in check: {type(exc).__name__}: {exc}",
-            )
-        )
+        probe.fail_current(f"internal error in check: {type(exc).__name__}: {exc}")
     finally:
         probe.cleanups.run_all()
     done.put((probe.check.id, probe.result()))

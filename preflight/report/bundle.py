@@ -1,6 +1,6 @@
 """The support bundle: everything support asks for first, in one redacted .tar.gz.
 
-report.json, report.md, values.yaml (every secret replaced by `<redacted>`, keys kept),
+report.json, report.md, report.html, values.yaml (every secret replaced by `<redacted>`, keys kept),
 environment.json (tool, Python, platform, in-cluster and namespace), and logs/<check>.log
 with the client libraries' log lines each check captured.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import platform
 import sys
 import tarfile
@@ -21,26 +20,24 @@ from typing import Any
 import yaml
 
 from preflight import __version__
-from preflight.engine.options import RunOptions
-from preflight.report.redact import Redactor
-from preflight.report.renderers.json_report import render_json
-from preflight.report.renderers.markdown import render_markdown
-from preflight.report.result import Report
+from preflight.engine.options import RunOptions, in_cluster
+from preflight.report.redact import Redactor, blank
+from preflight.report.renderers import rendered
+from preflight.report.result import Report, utc_now
 
 
 def environment(options: RunOptions) -> dict[str, Any]:
     """Where the run happened."""
-    in_cluster = options.in_cluster or "KUBERNETES_SERVICE_HOST" in os.environ
     return {
         "tool": "sense-preflight",
         "version": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "in_cluster": in_cluster,
+        "in_cluster": in_cluster(options),
         "namespace": options.namespace,
         "timeout_s": options.timeout_s,
         "read_only": options.read_only,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": utc_now(),
     }
 
 
@@ -48,22 +45,32 @@ def write_bundle(
     path: Path, report: Report, values: Mapping[str, Any], options: RunOptions, redact: Redactor
 ) -> int:
     """Write the bundle; return its size in bytes. Every member passes through `redact`."""
-    clean = redact.report(report)
-    members: dict[str, str] = {
-        "report.json": render_json(clean),
-        "report.md": render_markdown(clean),
-        "values.yaml": yaml.safe_dump(redact.values(dict(values)), sort_keys=False),
-        "environment.json": json.dumps(environment(options), indent=2) + "\n",
+    clean_values = redact.values(dict(values))
+    env = environment(options)
+    members: dict[str, str] = {  # each through the safety net, none of it touching structure
+        "report.json": rendered(report, "json", redact),
+        "report.md": rendered(report, "markdown", redact),
+        "report.html": rendered(report, "html", redact),
+        "values.yaml": redact.net(_yaml(clean_values), _yaml(blank(clean_values))),
+        "environment.json": redact.net(_json(env), _json(blank(env))),
     }
-    for check in clean.checks:
+    for check in redact.report(report).checks:
         if check.logs:
-            members[f"logs/{check.id}.log"] = "\n".join(check.logs) + "\n"
+            members[f"logs/{check.id}.log"] = redact.net("\n".join(check.logs) + "\n")
     with tarfile.open(path, "w:gz") as archive:
         for name, text in members.items():
-            data = redact(text).encode("utf-8")
+            data = text.encode("utf-8")
             info = tarfile.TarInfo(f"sense-preflight-bundle/{name}")
             info.size = len(data)
             info.mtime = int(time.time())
             info.mode = 0o644
             archive.addfile(info, io.BytesIO(data))
     return path.stat().st_size
+
+
+def _yaml(node: Any) -> str:
+    return yaml.safe_dump(node, sort_keys=False)
+
+
+def _json(node: Any) -> str:
+    return json.dumps(node, indent=2) + "\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+DURATION_DIGITS = 3  # durations are kept to the millisecond, as the JSON report holds them
 
 
 class Status(StrEnum):
@@ -34,6 +37,9 @@ class StepResult:
     remediation: str = ""
     duration_s: float = 0.0
 
+    def __post_init__(self) -> None:
+        _keep_milliseconds(self)
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -49,6 +55,9 @@ class CheckResult:
     duration_s: float = 0.0
     logs: Sequence[str] = ()  # client libraries' log lines, for the support bundle only
 
+    def __post_init__(self) -> None:
+        _keep_milliseconds(self)
+
     @property
     def component(self) -> str:
         return self.id.split(".", 1)[0]
@@ -56,11 +65,18 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Report:
-    """Every check's result, in the order the checks were registered."""
+    """Every check's result, in the order the checks were registered, and where and when the
+    run happened (None where a report read back from an older JSON does not say)."""
 
     checks: Sequence[CheckResult]
     duration_s: float
     version: str
+    started: str | None = None  # UTC, ISO 8601 to the second: 2026-12-02T15:35:35Z
+    in_cluster: bool | None = None
+    values_files: Sequence[str] = ()  # the values files' names, without their folders
+
+    def __post_init__(self) -> None:
+        _keep_milliseconds(self)
 
     def count(self, status: Status) -> int:
         return sum(1 for check in self.checks if check.status is status)
@@ -71,3 +87,14 @@ class Report:
             status.value: self.count(status)
             for status in (Status.PASS, Status.WARN, Status.FAIL, Status.SKIP)
         }
+
+
+def utc_now() -> str:
+    """Now, as a report's `started` and the bundle's `created` write it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _keep_milliseconds(record: StepResult | CheckResult | Report) -> None:
+    """Round a record's duration as the JSON report writes it, so that a report read back
+    from JSON renders exactly like the original in every format."""
+    object.__setattr__(record, "duration_s", round(record.duration_s, DURATION_DIGITS))

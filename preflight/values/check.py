@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from preflight.report.redact import words
 from preflight.report.result import CheckResult, Status, StepResult
 from preflight.values.load import Values, ValuesError, ValuesSource, load_values
 from preflight.values.rules import Problem, check_values
+from preflight.values.secret_values import secret_problems
+
+if TYPE_CHECKING:
+    from preflight.values.helm_chart import Chart
 
 #: The values check's id: `--only values` runs it alone (like `validate`).
 ID = "values"
@@ -14,11 +22,24 @@ TITLE = "Values: required, conditional and typed values of the chart"
 FIX = "fix the values listed (see the chart's install guide, section 1)"
 
 
-def values_result(values: Values) -> CheckResult:
-    """Check the values; one step per problem, so every problem is one line of the report."""
+def values_result(values: Values, chart: Chart | None = None) -> CheckResult:
+    """Check the values (the rules, given a chart its schema and defaults, then placeholders
+    and weak secrets); one step per problem, so every problem is one line of the report."""
     started = time.monotonic()
-    problems = check_values(values)
+    problems = (
+        check_values(values)
+        + (chart.problems(values) if chart else [])
+        + secret_problems(values, lambda: check_words(values))
+    )
     return result_for(problems, time.monotonic() - started)
+
+
+def check_words(values: Values) -> set[str]:
+    """The ids and components of the checks installed for these values."""
+    from preflight.engine import registry
+
+    checks = registry.all_checks(values)
+    return words([c.id for c in checks] + [c.component for c in checks])
 
 
 def result_for(problems: list[Problem], duration_s: float = 0.0) -> CheckResult:
@@ -45,15 +66,37 @@ def result_for(problems: list[Problem], duration_s: float = 0.0) -> CheckResult:
     )
 
 
-def load_checked(given: ValuesSource) -> tuple[Values | None, CheckResult]:
+def load_checked(
+    given: ValuesSource, chart: Chart | None = None, facts: Mapping[str, Any] | None = None
+) -> tuple[Values | None, CheckResult]:
     """Load and check the values: the values (None when they cannot be loaded or none were
-    given) and the `values` check's result either way."""
+    given) and the `values` check's result either way, with `facts` (the release, the
+    chart) on it."""
+    values: Values | None = None
     if given.empty:
-        return None, result_for(
-            [Problem("", "no values given: pass custom-values.yaml (or -f FILE, --set …)")]
+        result = result_for(
+            [
+                Problem(
+                    "", "no values given: pass custom-values.yaml (or -f FILE, --set …, --release)"
+                )
+            ]
         )
-    try:
-        values = load_values(given)
-    except ValuesError as exc:
-        return None, result_for([Problem("", problem) for problem in exc.problems])
-    return values, values_result(values)
+    else:
+        try:
+            values = load_values(given)
+            result = values_result(values, chart)
+        except ValuesError as exc:
+            result = result_for([Problem("", problem) for problem in exc.problems])
+    facts = dict(facts or {})
+    origin = _origin(facts)
+    message = f"{result.message} ({origin})" if origin else result.message
+    return values, replace(result, message=message, facts=facts)
+
+
+def _origin(facts: Mapping[str, Any]) -> str:
+    """Where the layers below the files came from: `release x revision 2, chart x 1.4.0`."""
+    release, chart = facts.get("release"), facts.get("chart")
+    parts = [f"release {release['name']} revision {release['revision']}"] if release else []
+    if chart:
+        parts.append(f"chart {chart['name']} {chart['version']}".strip())
+    return ", ".join(parts)

@@ -28,7 +28,9 @@ class ValuesError(Exception):
 
 @dataclass(frozen=True)
 class ValuesSource:
-    """What the user gave on the command line, in the order Helm applies it."""
+    """What the user gave on the command line, in the order Helm applies it. `layers` go
+    below the files: the chart's values.yaml, then an installed release's values (--chart,
+    --release)."""
 
     files: Sequence[str] = ()
     set: Sequence[str] = ()
@@ -36,18 +38,25 @@ class ValuesSource:
     set_file: Sequence[str] = ()
     set_json: Sequence[str] = ()
     set_literal: Sequence[str] = ()
+    layers: Sequence[Mapping[str, Any]] = ()
 
     @property
     def empty(self) -> bool:
-        """No file and no --set* flag was given."""
+        """No layer, no file and no --set* flag was given."""
         return not (
-            self.files
+            self.layers
+            or self.files
             or self.set
             or self.set_string
             or self.set_file
             or self.set_json
             or self.set_literal
         )
+
+    @property
+    def file_names(self) -> tuple[str, ...]:
+        """The values files' names, without their folders (for the report)."""
+        return tuple(Path(file).name for file in self.files)
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,8 @@ def load_values(source: ValuesSource) -> Values:
     """Merge every input in Helm's order; raise ValuesError listing every problem found."""
     problems: list[str] = []
     merged: dict[str, Any] = {}
+    for layer in source.layers:
+        deep_merge(merged, layer)
     for path in source.files:
         try:
             deep_merge(merged, _read_file(path))

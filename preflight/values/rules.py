@@ -8,6 +8,7 @@ guide's description of the value.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -86,6 +87,8 @@ class Rule:
     required: bool = False
     when: tuple[When, ...] = ()
     min_items: int = 0
+    #: The install guide's documented default (None where it documents none).
+    default: Any = None
 
     def active(self, values: Values) -> bool:
         return all(condition.holds(values) for condition in self.when)
@@ -94,8 +97,16 @@ class Rule:
 def _r(
     path: str, kind: str, description: str, *when: When, required: bool = True, **extra: Any
 ) -> Rule:
-    """A rule; required unless `required=False`, and only while every `when` holds."""
+    """A rule; required unless `required=False`, and only while every `when` holds. A
+    `default=` (the guide's) is appended to the description: "API replicas (default 1)"."""
+    if extra.get("default") is not None:
+        description = f"{description} (default {shown_default(extra['default'])})"
     return Rule(path, kind, description, required, tuple(when), **extra)
+
+
+def shown_default(value: Any) -> str:
+    """A default as the guide writes it: true/false, [], numbers and words as they are."""
+    return json.dumps(value) if isinstance(value, bool | list | dict) else str(value)
 
 
 _opt = partial(_r, required=False)
@@ -229,29 +240,29 @@ RULES: tuple[Rule, ...] = (
         When("vision.config.mapMatching.backend", "valhalla"),
     ),
     # Types of optional values (defaults from the guide)
-    _opt("vision.enabled", BOOLEAN, "Vision tier on (default true)"),
-    _opt("api.replicaCount", INTEGER, "API replicas (default 1)"),
-    _opt("worker.replicaCount", INTEGER, "Worker replicas (default 1)"),
-    _opt("s3.secured", BOOLEAN, "HTTPS to S3 (default true)"),
-    _opt("postgres.api.port", PORT, "API database port (default 5432)"),
-    _opt("postgres.worker.port", PORT, "Worker database port (default 5432)"),
-    _opt("postgres.api.maxPoolSize", INTEGER, "API connection pool size (default 20)"),
-    _opt("postgres.worker.maxPoolSize", INTEGER, "Worker connection pool size (default 10)"),
-    _opt("clickhouse.port", PORT, "ClickHouse HTTP port (default 8123)"),
-    _opt("clickhouse.database", STRING, "ClickHouse database (default axion_sense)"),
-    _opt("openfga.storeName", STRING, "OpenFGA store name (default axion-sense)"),
+    _opt("vision.enabled", BOOLEAN, "Vision tier on", default=True),
+    _opt("api.replicaCount", INTEGER, "API replicas", default=1),
+    _opt("worker.replicaCount", INTEGER, "Worker replicas", default=1),
+    _opt("s3.secured", BOOLEAN, "HTTPS to S3", default=True),
+    _opt("postgres.api.port", PORT, "API database port", default=5432),
+    _opt("postgres.worker.port", PORT, "Worker database port", default=5432),
+    _opt("postgres.api.maxPoolSize", INTEGER, "API connection pool size", default=20),
+    _opt("postgres.worker.maxPoolSize", INTEGER, "Worker connection pool size", default=10),
+    _opt("clickhouse.port", PORT, "ClickHouse HTTP port", default=8123),
+    _opt("clickhouse.database", STRING, "ClickHouse database", default="axion_sense"),
+    _opt("openfga.storeName", STRING, "OpenFGA store name", default="axion-sense"),
     _opt("oidc.audience", STRING, "Token audience (default = clientId)"),
-    _opt("oidc.requireHttpsMetadata", BOOLEAN, "Require https for OIDC metadata (default true)"),
-    _opt("api.migration.enabled", BOOLEAN, "Run API migrations (default true)"),
-    _opt("worker.migration.enabled", BOOLEAN, "Run Worker migrations (default true)"),
+    _opt("oidc.requireHttpsMetadata", BOOLEAN, "Require https for OIDC metadata", default=True),
+    _opt("api.migration.enabled", BOOLEAN, "Run API migrations", default=True),
+    _opt("worker.migration.enabled", BOOLEAN, "Run Worker migrations", default=True),
     _opt("api.ingress.enabled", BOOLEAN, "Expose the API through an Ingress"),
     _opt("api.ingressGrpc.enabled", BOOLEAN, "Expose the API's gRPC endpoint through an Ingress"),
     _opt("api.certificate.enabled", BOOLEAN, "Issue the API certificate with cert-manager"),
     _opt("worker.ingress.enabled", BOOLEAN, "Expose the Hangfire dashboard through an Ingress"),
     _opt("worker.customLayersSync.enabled", BOOLEAN, "Sync custom layers from a partner database"),
-    _opt("kafka.filterByEnv", BOOLEAN, "Share Kafka topics across environments (default false)"),
-    _opt("global.imagePullSecrets", LIST, "Image pull secrets (default [])"),
-    _opt("vision.valhalla.enabled", BOOLEAN, "Bundled Valhalla (default false)"),
+    _opt("kafka.filterByEnv", BOOLEAN, "Share Kafka topics across environments", default=False),
+    _opt("global.imagePullSecrets", LIST, "Image pull secrets", default=[]),
+    _opt("vision.valhalla.enabled", BOOLEAN, "Bundled Valhalla", default=False),
 )
 
 KNOWN_TOP_LEVEL = (
@@ -484,6 +495,8 @@ def json_schema() -> dict[str, Any]:
         leaf = dict(_SCHEMA_TYPES[rule.type], description=rule.description)
         if rule.min_items:
             leaf["minItems"] = rule.min_items
+        if rule.default is not None:
+            leaf["default"] = rule.default
         if rule.type == STRING and rule.required:
             leaf["minLength"] = 1
         if "[]" in rule.path:

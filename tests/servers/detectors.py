@@ -15,47 +15,17 @@ uploaded nothing and sent the token; give each test its own path tail (`url(...,
 
 from __future__ import annotations
 
-import json
-import ssl
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trustme
 
-from tests.servers._tls import CertFiles, issue_cert
-
-
-@dataclass(frozen=True)
-class SeenRequest:
-    """One request a detector server received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body_size: int
-
-
-@dataclass
-class RequestLog:
-    """Requests received by the detector servers, safe to append from handler threads."""
-
-    _requests: list[SeenRequest] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, request: SeenRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
-    def to(self, tail: str) -> list[SeenRequest]:
-        """The requests whose path ends with `tail`."""
-        with self._lock:
-            return [r for r in self._requests if r.path.split("?")[0].endswith(tail)]
+from tests.servers._http_fake import FakeHandler, FakeHttpServer, RequestLog
+from tests.servers._tls import issue_cert
 
 
 @dataclass(frozen=True)
@@ -73,71 +43,10 @@ class DetectorServers:
         return f"{self.https if tls else self.http}/{answer}/{tail}"
 
 
-class JsonHandler(BaseHTTPRequestHandler):
-    """A handler that logs nothing, does its TLS handshake in its own thread, and replies JSON."""
-
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-
-    def setup(self) -> None:
-        context: ssl.SSLContext | None = getattr(self.server, "ssl_context", None)
-        if context is not None:
-            self.request.settimeout(self.timeout)
-            self.request = context.wrap_socket(self.request, server_side=True)
-        super().setup()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def reply(
-        self, status: int, body: dict[str, object], headers: dict[str, str] | None = None
-    ) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-
-class ThreadedServer(ThreadingHTTPServer):
-    """A threaded HTTP server on a free loopback port, optionally TLS, in a daemon thread."""
-
-    daemon_threads = True
-
-    def __init__(
-        self, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
-    ) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
-        self.ssl_context = tls
-        self.port = int(self.server_address[1])
-        threading.Thread(target=self.serve_forever, name=f"http-{self.port}", daemon=True).start()
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up or refuse the certificate are the tests' business, not noise."""
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-
-def server_tls(files: CertFiles) -> ssl.SSLContext:
-    """A server-side TLS context for the certificate in `files`."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(files.cert, files.key)
-    return context
-
-
-def _detector_handler(token: str, log: RequestLog) -> type[BaseHTTPRequestHandler]:
-    class DetectorHandler(JsonHandler):
+def _detector_handler(token: str) -> type[FakeHandler]:
+    class DetectorHandler(FakeHandler):
         def _answer(self) -> None:
-            size = int(self.headers.get("Content-Length") or 0)
-            if size:
-                self.rfile.read(size)
-            log.add(SeenRequest(self.command, self.path, dict(self.headers.items()), size))
+            self.read_body()
             kind, _, rest = self.path.lstrip("/").partition("/")
             arg = rest.split("/")[0]
             if kind == "status" and arg.isdigit():
@@ -164,17 +73,16 @@ def _detector_handler(token: str, log: RequestLog) -> type[BaseHTTPRequestHandle
 def detector_servers(test_ca: trustme.CA, session_dir: Path) -> Iterator[DetectorServers]:
     """The plain and TLS detector servers, started once per session."""
     token, log = "detector-token-" + uuid.uuid4().hex[:8], RequestLog()
-    handler = _detector_handler(token, log)
+    handler = _detector_handler(token)
     tls = issue_cert(test_ca, session_dir / "detectors-tls")
-    plain, secure = ThreadedServer(handler), ThreadedServer(handler, server_tls(tls))
-    try:
+    with (
+        FakeHttpServer(handler, log=log) as plain,
+        FakeHttpServer(handler, tls.server_context(), log) as secure,
+    ):
         yield DetectorServers(
-            http=f"http://127.0.0.1:{plain.port}",
+            http=plain.url,
             https=f"https://localhost:{secure.port}",
             ca=tls.ca,
             token=token,
             log=log,
         )
-    finally:
-        plain.stop()
-        secure.stop()

@@ -26,55 +26,40 @@ error code reference):
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-HOST = "127.0.0.1"
+from tests.servers._idp import Answer, FakeIdp, IdpClient, serve
+
 TENANT = "3f1c5b9e-8d2a-4c6b-9e7f-0a1b2c3d4e5f"
 API_APP_ID = "9b4e2f61-7c3d-4a58-b1e0-5d6c7f8a9b0c"  # the API's app registration
 API_APP_ID_URI = "api://axion-sense-api"
 
 
 @dataclass(frozen=True)
-class EntraTenant:
+class EntraTenant(IdpClient):
     """The fake tenant: its authority, and the API client's registration."""
 
-    authority: str
-    client_id: str
-    client_secret: str
     api_app_id: str = API_APP_ID
     api_app_id_uri: str = API_APP_ID_URI
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+class _Tenant(FakeIdp):
+    """The tenant: its signing key and the one registered client."""
 
-
-def _int_b64url(number: int) -> str:
-    return _b64url(number.to_bytes((number.bit_length() + 7) // 8, "big"))
-
-
-class _Tenant:
-    """The tenant's state: its signing key and the one registered client."""
+    discovery_path = f"/{TENANT}/v2.0/.well-known/openid-configuration"
+    keys_path = f"/{TENANT}/discovery/v2.0/keys"
+    token_path = f"/{TENANT}/oauth2/v2.0/token"
 
     def __init__(self, base: str, client_id: str, client_secret: str) -> None:
-        self.base = base
+        super().__init__(base)
         self.client_id = client_id
         self.client_secret = client_secret
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = _b64url(uuid.uuid4().bytes)
 
     @property
     def issuer(self) -> str:
@@ -100,46 +85,32 @@ class _Tenant:
         }
 
     def keys(self) -> dict[str, Any]:
-        public = self.key.public_key().public_numbers()
-        return {
-            "keys": [
-                {
-                    "kty": "RSA",
-                    "use": "sig",
-                    "kid": self.kid,
-                    "n": _int_b64url(public.n),
-                    "e": _int_b64url(public.e),
-                    "issuer": self.issuer,
-                }
-            ]
-        }
+        return {"keys": [self.signing_key.jwk(issuer=self.issuer)]}
 
     def access_token(self) -> str:
         now = int(dt.datetime.now(dt.UTC).timestamp())
-        header = {"typ": "JWT", "alg": "RS256", "kid": self.kid}
-        claims = {
-            "aud": API_APP_ID,
-            "iss": self.issuer,
-            "iat": now,
-            "nbf": now,
-            "exp": now + 3599,
-            "azp": self.client_id,
-            "azpacr": "1",
-            "oid": str(uuid.uuid4()),
-            "sub": str(uuid.uuid4()),
-            "tid": TENANT,
-            "ver": "2.0",
-        }
-        signing_input = ".".join(
-            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        return self.signing_key.sign(
+            {
+                "aud": API_APP_ID,
+                "iss": self.issuer,
+                "iat": now,
+                "nbf": now,
+                "exp": now + 3599,
+                "azp": self.client_id,
+                "azpacr": "1",
+                "oid": str(uuid.uuid4()),
+                "sub": str(uuid.uuid4()),
+                "tid": TENANT,
+                "ver": "2.0",
+            }
         )
-        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64url(signature)}"
 
-    def token(self, form: dict[str, str], basic: tuple[str, str] | None) -> tuple[int, Any]:
-        """The token endpoint's answer (status, JSON body) to a client_credentials request."""
-        client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
+    def token(self, form: dict[str, str], client: tuple[str, str]) -> Answer:
+        """The token endpoint's answer to a request, in Entra's order (module docstring)."""
+        client_id, secret = client
         scope = form.get("scope", "")
+        if form.get("grant_type") != "client_credentials":
+            return _error(400, "unsupported_grant_type", 70003, _GRANT)
         if not scope:
             return _error(400, "invalid_request", 900144, _MISSING_SCOPE)
         if not scope.endswith("/.default"):
@@ -151,12 +122,15 @@ class _Tenant:
         resource = scope.removesuffix("/.default")
         if resource not in (API_APP_ID, API_APP_ID_URI):
             return _error(400, "invalid_resource", 500011, _NO_RESOURCE.format(name=resource))
-        return 200, {
-            "token_type": "Bearer",
-            "expires_in": 3599,
-            "ext_expires_in": 3599,
-            "access_token": self.access_token(),
-        }
+        return Answer(
+            200,
+            {
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": self.access_token(),
+            },
+        )
 
 
 _GRANT = "AADSTS70003: The app requested an unsupported grant type."
@@ -182,77 +156,28 @@ _NO_RESOURCE = (
 )
 
 
-def _error(status: int, error: str, code: int, description: str) -> tuple[int, dict[str, Any]]:
+def _error(status: int, error: str, code: int, description: str) -> Answer:
     trace, correlation = uuid.uuid4(), uuid.uuid4()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    return status, {
-        "error": error,
-        "error_description": (
-            f"{description}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\n"
-            f"Timestamp: {stamp}"
-        ),
-        "error_codes": [code],
-        "timestamp": stamp,
-        "trace_id": str(trace),
-        "correlation_id": str(correlation),
-    }
-
-
-def _basic(header: str) -> tuple[str, str] | None:
-    """RFC 6749 2.3.1: Basic base64(urlencoded id ':' urlencoded secret)."""
-    if not header.startswith("Basic "):
-        return None
-    pair = base64.b64decode(header.removeprefix("Basic ")).decode()
-    client_id, _, secret = pair.partition(":")
-    return unquote_plus(client_id), unquote_plus(secret)
-
-
-def _handler(tenant: _Tenant) -> type[BaseHTTPRequestHandler]:
-    prefix = f"/{TENANT}"
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            if self.path == f"{prefix}/v2.0/.well-known/openid-configuration":
-                self._send(200, tenant.discovery())
-            elif self.path == f"{prefix}/discovery/v2.0/keys":
-                self._send(200, tenant.keys())
-            else:
-                self._send(404, {"error": "not_found"})
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            form = {
-                key: values[0] for key, values in parse_qs(self.rfile.read(length).decode()).items()
-            }
-            if self.path != f"{prefix}/oauth2/v2.0/token":
-                self._send(404, {"error": "not_found"})
-            elif form.get("grant_type") != "client_credentials":
-                self._send(*_error(400, "unsupported_grant_type", 70003, _GRANT))
-            else:
-                self._send(*tenant.token(form, _basic(self.headers.get("Authorization", ""))))
-
-    return Handler
+    return Answer(
+        status,
+        {
+            "error": error,
+            "error_description": (
+                f"{description}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\n"
+                f"Timestamp: {stamp}"
+            ),
+            "error_codes": [code],
+            "timestamp": stamp,
+            "trace_id": str(trace),
+            "correlation_id": str(correlation),
+        },
+    )
 
 
 @pytest.fixture(scope="session")
 def entra_tenant() -> Iterator[EntraTenant]:
     """The fake Entra ID tenant, with the API's client registered."""
-    server = ThreadingHTTPServer((HOST, 0), BaseHTTPRequestHandler)
-    base = f"http://{HOST}:{server.server_address[1]}"
-    tenant = _Tenant(base, str(uuid.uuid4()), "Ex8Q~entra-client-secret-value-41")
-    server.RequestHandlerClass = _handler(tenant)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield EntraTenant(tenant.issuer, tenant.client_id, tenant.client_secret)
-    server.shutdown()
-    server.server_close()
+    client_id, secret = str(uuid.uuid4()), "Ex8Q~entra-client-secret-value-41"
+    with serve(lambda base: _Tenant(base, client_id, secret)) as tenant:
+        yield EntraTenant(tenant.issuer, client_id, secret)

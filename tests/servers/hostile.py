@@ -103,12 +103,6 @@ def _tls(context: ssl.SSLContext) -> Handler:
     return handle
 
 
-def _server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert), str(key))
-    return context
-
-
 @dataclass(frozen=True)
 class HostileServers:
     """Ports of the hostile servers on 127.0.0.1."""
@@ -136,8 +130,8 @@ def hostile(test_ca: trustme.CA, session_dir: Path) -> Iterator[HostileServers]:
         "reset": _Listener(_reset),
         "garbage": _Listener(_garbage),
         "http": _Listener(_http),
-        "tls_untrusted": _Listener(_tls(_server_context(untrusted.cert, untrusted.key))),
-        "tls_expired": _Listener(_tls(_server_context(expired.cert, expired.key))),
+        "tls_untrusted": _Listener(_tls(untrusted.server_context())),
+        "tls_expired": _Listener(_tls(expired.server_context())),
         "tls_stall": _Listener(_stall_after_hello),
     }
     yield HostileServers(closed=free_port(), **{name: lis.port for name, lis in listeners.items()})

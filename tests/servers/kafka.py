@@ -265,16 +265,22 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
 @pytest.fixture(scope="session")
 def kafka_tansu_tls(test_ca: trustme.CA, session_dir: Path) -> Iterator[KafkaBroker]:
     """A Tansu broker reached through TLS only (certificate from the session CA)."""
+    yield from tls_fronted(test_ca, session_dir, "tansu-tls")
+
+
+def tls_fronted(
+    test_ca: trustme.CA, session_dir: Path, name: str, cert_days: int | None = None
+) -> Iterator[KafkaBroker]:
+    """A fresh Tansu broker behind a TLS terminator whose certificate is valid for
+    `cert_days` more days (trustme's default when None)."""
     tls_port = free_port()
     source = tansu_or_skip(session_dir, advertised_port=tls_port)
-    cert = issue_cert(test_ca, session_dir / "kafka-tls")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert.cert), str(cert.key))
+    cert = issue_cert(test_ca, session_dir / name, valid_days=cert_days)
     for broker in source:
-        terminator = KafkaRelay(tls_port, broker.port, context)
+        terminator = KafkaRelay(tls_port, broker.port, cert.server_context())
         try:
             yield KafkaBroker(
-                "tansu-tls",
+                name,
                 HOST,
                 tls_port,
                 HOST,

@@ -8,9 +8,10 @@ fake, written from the Kubernetes API reference and checked with the real `kubec
 - discovery: `/api`, `/api/v1`, `/apis`, `/apis/<group>/<version>` (legacy, non-aggregated);
   cert-manager's group appears only while its CRDs are in the state, as on a real server;
 - GET of every resource below, as a list (cluster-wide, all namespaces, or one namespace, with
-  `labelSelector`) or by name: Nodes, Namespaces, Secrets, ServiceAccounts, DaemonSets, Jobs,
-  ClusterRoles, ClusterRoleBindings, Roles, RoleBindings, IngressClasses, CRDs, cert-manager
-  Issuers/ClusterIssuers;
+  `labelSelector`) or by name: Nodes, Namespaces, Secrets, ConfigMaps, ServiceAccounts,
+  DaemonSets, Jobs, ClusterRoles, ClusterRoleBindings, Roles, RoleBindings, IngressClasses,
+  CRDs, cert-manager Issuers/ClusterIssuers (Helm's release records are Secrets or ConfigMaps:
+  tests/helm_records.py writes them);
 - RBAC for the users given `grants` (PolicyRules of ClusterRoles and namespaced Roles, with
   resourceNames; a list never matches a rule limited by resourceNames, as in Kubernetes);
 - bearer-token auth (the scheme read case-insensitively, as the apiserver does) and errors as
@@ -25,15 +26,12 @@ The cluster's contents live in a `ClusterState` that each test may replace
 from __future__ import annotations
 
 import base64
-import json
 import re
 import ssl
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -43,6 +41,7 @@ import trustme
 import yaml
 
 from tests.cli import CliResult, example_values, run_cli, write_values
+from tests.servers._http_fake import FakeHandler, FakeHttpServer
 from tests.servers._tls import issue_cert
 
 Obj = dict[str, Any]
@@ -79,6 +78,7 @@ RESOURCES = (
     Resource("", "v1", "nodes", "Node", False, ("no",)),
     Resource("", "v1", "namespaces", "Namespace", False, ("ns",)),
     Resource("", "v1", "secrets", "Secret", True),
+    Resource("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
     Resource("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",)),
     Resource("batch", "v1", "jobs", "Job", True),
@@ -272,16 +272,34 @@ def secret(
     *,
     type_: str = "kubernetes.io/dockerconfigjson",
     data: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Obj:
-    """A Secret; `data` values are given in clear and stored base64-encoded."""
+    """A Secret; `data` values are given in clear and stored base64-encoded, as the API
+    serves a Secret's data."""
     if data is None and type_ == "kubernetes.io/dockerconfigjson":
         data = {".dockerconfigjson": '{"auths":{}}'}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _meta(name, namespace),
+        "metadata": _meta(name, namespace, labels),
         "type": type_,
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in (data or {}).items()},
+    }
+
+
+def config_map(
+    name: str,
+    namespace: str = "axion-sense",
+    *,
+    data: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Obj:
+    """A ConfigMap; its `data` is served as given (strings, no encoding)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _meta(name, namespace, labels),
+        "data": dict(data or {}),
     }
 
 
@@ -378,30 +396,22 @@ def selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
 class FakeKubeApiServer:
     """The fake apiserver: an HTTPS server in a thread of the test process."""
 
-    def __init__(self, cert_file: Path, key_file: Path) -> None:
+    def __init__(self, tls: ssl.SSLContext) -> None:
         self.state = default_state()
         self.requests: list[tuple[str, str, str]] = []  # (method, path, user)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
         fake = self
 
         class Handler(_Handler):
             server_fake = fake
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.socket = context.wrap_socket(
-            self._httpd.socket, server_side=True, do_handshake_on_connect=False
-        )
-        self.port: int = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._httpd = FakeHttpServer(Handler, tls)
+        self.port = self._httpd.port
 
     def start(self) -> None:
-        self._thread.start()
+        self._httpd.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._httpd.stop()
 
     # The routing: (status code, body) for one GET.
 
@@ -573,14 +583,10 @@ class FakeKubeApiServer:
         }
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     """One connection to the fake; routing lives in FakeKubeApiServer."""
 
-    protocol_version = "HTTP/1.1"
     server_fake: FakeKubeApiServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the per-request stderr log; requests are kept in `fake.requests`."""
 
     def _user(self) -> tuple[bool, str | None]:
         """(authenticated-or-anonymous, user); (False, None) for a token the fake rejects."""
@@ -592,16 +598,11 @@ class _Handler(BaseHTTPRequestHandler):
         return (scheme.lower() == "bearer" and user is not None), user
 
     def _send(self, code: int, body: Any) -> None:
+        audit = {"Audit-Id": "00000000-0000-4000-8000-000000000000"}
         if isinstance(body, str):
-            data, ctype = body.encode(), "text/plain; charset=utf-8"
+            self.send(code, body.encode(), "text/plain; charset=utf-8", audit)
         else:
-            data, ctype = json.dumps(body).encode(), "application/json"
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Audit-Id", "00000000-0000-4000-8000-000000000000")
-        self.end_headers()
-        self.wfile.write(data)
+            self.reply(code, body, audit)
 
     def _handle(self) -> None:
         fake = self.server_fake
@@ -611,9 +612,7 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path in fake.state.stall:
             time.sleep(STALL_S)
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.read_body()
         if not ok:
             self._send(401, _status(401, "Unauthorized", "Unauthorized"))
         elif self.command != "GET":
@@ -728,7 +727,7 @@ class KubeCluster:
 def kube_apiserver(test_ca: trustme.CA, session_dir: Path) -> Iterator[KubeApiServer]:
     """The fake kube-apiserver, started once per session in a thread of the test process."""
     certs = issue_cert(test_ca, session_dir / "kube-apiserver")
-    fake = FakeKubeApiServer(certs.cert, certs.key)
+    fake = FakeKubeApiServer(certs.server_context())
     fake.start()
     try:
         yield KubeApiServer(

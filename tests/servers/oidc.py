@@ -3,7 +3,9 @@
 `tests/servers/oidc_server.mjs` runs the npm package that `.ci/setup/oidc.sh` installs. Every
 provider knows the same four clients (`OidcProvider`): one whose client_credentials token is a JWT
 for its own client id (the healthy case), one with an opaque token, one whose JWT is for another
-audience, and one that may not use client_credentials at all.
+audience, and one that may not use client_credentials at all. The healthy client may ask for the
+scope `api:read` (SCOPE_ALLOWED) and no other of the provider's scopes: asked for `api:write`
+(SCOPE_DENIED), the provider answers `invalid_scope`.
 
 Fixtures, each started once per session on a free loopback port, only when a test asks for it:
 - `oidc_provider`: http, issuer with a Keycloak-like path (`http://127.0.0.1:P/realms/sense`);
@@ -15,7 +17,8 @@ Fixtures, each started once per session on a free loopback port, only when a tes
 Sources, in order: `SENSE_TEST_OIDC_ISSUER` / `SENSE_TEST_OIDC_TLS_ISSUER` (with
 `SENSE_TEST_OIDC_TLS_CA`, a PEM file) name a provider of your own for the first two fixtures; it
 must know the clients given as JSON in `SENSE_TEST_OIDC_CLIENTS`
-(`{"service": ["id", "secret"], "opaque": [...], "other_audience": [...], "interactive": [...]}`).
+(`{"service": ["id", "secret"], "opaque": [...], "other_audience": [...], "interactive": [...]}`;
+the service client allowed the scope `api:read` and not `api:write`).
 Else the local Node process. There is no container image of oidc-provider, so no testcontainers
 path; without Node or the package the tests are skipped with the reason.
 """
@@ -46,6 +49,7 @@ API_RESOURCE = "https://api.sense.test"
 OTHER_RESOURCE = "https://other.sense.test"
 OTHER_AUDIENCE = "sense-other-api"
 BOTH_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+SCOPE_ALLOWED, SCOPE_DENIED = "api:read", "api:write"
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ def _client_metadata(
             "client_secret": client.client_secret,
             "token_endpoint_auth_method": auth_method,
             **(machine if client_credentials and role != "interactive" else web),
+            **({"scope": SCOPE_ALLOWED} if role == "service" else {}),
         }
         for role, client in clients.items()
     ]
@@ -167,6 +172,7 @@ def _start(
         "clients": _client_metadata(clients, auth_methods[0], client_credentials),
         "clientAuthMethods": list(auth_methods),
         "clientCredentials": client_credentials,
+        "scopes": ["openid", "offline_access", SCOPE_ALLOWED, SCOPE_DENIED],
         "resources": {
             API_RESOURCE: {"audience": clients["service"].client_id},
             OTHER_RESOURCE: {"audience": OTHER_AUDIENCE},

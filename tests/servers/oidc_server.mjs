@@ -7,6 +7,8 @@
 //    "resources": {"https://api.example": {"audience": "api"}},   // JWT access tokens
 //    "defaultResources": {"client-id": "https://api.example"},    // resource when none is asked
 //    "clientAuthMethods": ["client_secret_post"],                 // optional, default both
+//    "scopes": ["openid", "api:read"],                            // optional: the scopes a
+//                                                                 // client's "scope" may limit
 //    "clientCredentials": false}                                  // optional, default true
 //
 // A path in the issuer (Keycloak's /realms/main) is served under that path, as a real provider
@@ -35,6 +37,7 @@ const defaultResources = config.defaultResources || {};
 const provider = new Provider(config.issuer, {
   clients: config.clients,
   clientAuthMethods: config.clientAuthMethods || ['client_secret_basic', 'client_secret_post'],
+  ...(config.scopes ? { scopes: config.scopes } : {}),
   ttl: { ClientCredentials: 600 },
   features: {
     devInteractions: { enabled: false },

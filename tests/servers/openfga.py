@@ -43,16 +43,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from tests.servers._process import free_port
+from tests.servers._http_fake import FakeHandler, FakeHttpServer
 
-HOST = "127.0.0.1"
 ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ULID_PATTERN = "^[ABCDEFGHJKMNPQRSTVWXYZ0-9]{26}$"
 STORE_NAME_PATTERN = r"^[a-zA-Z0-9\s\.\-\/^_&@]{3,64}$"
@@ -278,82 +276,50 @@ def _paginate(
     return page, base64.urlsafe_b64encode(json.dumps({"after": page[-1]["id"]}).encode()).decode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Routes OpenFGA's HTTP paths to the fake's state."""
+def _handler(fake: FakeOpenFga) -> type[FakeHandler]:
+    class Handler(FakeHandler):
+        """Routes OpenFGA's HTTP paths to the fake's state."""
 
-    server: _FakeHttpServer
-    protocol_version = "HTTP/1.1"
+        def _dispatch(self) -> None:
+            url = urlsplit(self.path)
+            parts = [part for part in url.path.split("/") if part]
+            query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+            try:
+                body = self._body()
+                if parts == ["healthz"] and self.command == "GET":
+                    self.reply(HTTPStatus.OK, {"status": "SERVING"})
+                    return
+                operation = fake.route(self.command, parts, query, body)
+                fake.authenticate(self.headers.get("Authorization"))
+                with fake.lock:
+                    status, answer = operation()
+                self.reply(status, answer)
+            except ApiError as error:
+                self.reply(error.status, {"code": error.code, "message": error.message})
+            except Exception:
+                # A bug in the fake: answer like OpenFGA's internal error, then let the server
+                # log it.
+                body = {"code": "internal_error", "message": "Internal Server Error"}
+                self.reply(HTTPStatus.INTERNAL_SERVER_ERROR, body)
+                raise
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
+        do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
+        def _body(self) -> dict[str, Any]:
+            raw = self.read_body()
+            if not raw:
+                return {}
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise ApiError(
+                    HTTPStatus.BAD_REQUEST, "validation_error", "malformed JSON"
+                ) from None
+            if not isinstance(body, dict):
+                raise ApiError(HTTPStatus.BAD_REQUEST, "validation_error", "malformed JSON")
+            return body
 
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test output stays readable."""
-
-    def _dispatch(self, method: str) -> None:
-        url = urlsplit(self.path)
-        parts = [part for part in url.path.split("/") if part]
-        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
-        fake = self.server.fake
-        try:
-            body = self._body()
-            if parts == ["healthz"] and method == "GET":
-                self._reply(HTTPStatus.OK, {"status": "SERVING"})
-                return
-            operation = fake.route(method, parts, query, body)
-            fake.authenticate(self.headers.get("Authorization"))
-            with fake.lock:
-                status, answer = operation()
-            self._reply(status, answer)
-        except ApiError as error:
-            self._reply(error.status, {"code": error.code, "message": error.message})
-        except Exception:
-            # A bug in the fake: answer like OpenFGA's internal error, then let the server log it.
-            body = {"code": "internal_error", "message": "Internal Server Error"}
-            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, body)
-            raise
-
-    def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if not raw:
-            return {}
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ApiError(HTTPStatus.BAD_REQUEST, "validation_error", "malformed JSON") from None
-        if not isinstance(body, dict):
-            raise ApiError(HTTPStatus.BAD_REQUEST, "validation_error", "malformed JSON")
-        return body
-
-    def _reply(self, status: HTTPStatus, body: dict[str, Any] | None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(status)
-        if body is not None:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class _FakeHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, port: int, fake: FakeOpenFga) -> None:
-        super().__init__((HOST, port), _Handler)
-        self.fake = fake
+    return Handler
 
 
 @dataclass(frozen=True)
@@ -411,20 +377,13 @@ class OpenFgaServer:
 def _serve_fake(fake: FakeOpenFga) -> Iterator[OpenFgaServer]:
     """Run the fake in a thread of the test session until the session ends."""
     started = time.monotonic()
-    server = _FakeHttpServer(free_port(), fake)
-    thread = threading.Thread(target=server.serve_forever, name="fake-openfga", daemon=True)
-    thread.start()
-    try:
+    with FakeHttpServer(_handler(fake)) as server:
         yield OpenFgaServer(
-            url=f"http://{HOST}:{server.server_port}",
+            url=server.url,
             api_key=next(iter(fake.keys), ""),
             fake=True,
             startup_s=time.monotonic() - started,
         )
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture(scope="session")

@@ -204,12 +204,17 @@ def _runnable(bin_dir: Path, workdir: Path, log_dir: Path) -> Path:
 
 
 def start_local(
-    name: str, bin_dir: Path, log_dir: Path, certs: trustme.CA | None = None
+    name: str,
+    bin_dir: Path,
+    log_dir: Path,
+    certs: trustme.CA | None = None,
+    cert_days: int | None = None,
 ) -> tuple[ServerProcess, str, PostgresRole]:
     """initdb a fresh cluster in a temp folder and start it on a free loopback port.
 
     Returns the process, a superuser conninfo and the superuser. With `certs`, the server has
-    `ssl=on` and a certificate for 127.0.0.1/localhost issued by that CA.
+    `ssl=on` and a certificate for 127.0.0.1/localhost issued by that CA (valid for
+    `cert_days` more days when given).
     """
     # pytest's own temp folders are private to root; the server's account must reach this one.
     workdir = Path(tempfile.mkdtemp(prefix=f"sense-preflight-{name}-"))
@@ -254,7 +259,7 @@ def start_local(
     }
     conninfo_extra = {}
     if certs is not None:
-        files = issue_cert(certs, workdir / "tls")
+        files = issue_cert(certs, workdir / "tls", valid_days=cert_days)
         for src, dest in ((files.cert, data / "server.crt"), (files.key, data / "server.key")):
             shutil.copyfile(src, dest)
             dest.chmod(0o600)
@@ -339,6 +344,7 @@ def postgres_server(
     image: str,
     log_dir: Path,
     certs: trustme.CA | None = None,
+    cert_days: int | None = None,
 ) -> Iterator[PostgresServer]:
     """One test server: from `env_var`, else a local process, else a container, else skip."""
     if os.environ.get(env_var):
@@ -347,7 +353,7 @@ def postgres_server(
         return
     if (bin_dir / "postgres").exists():
         started = time.monotonic()
-        proc, conninfo, superuser = start_local(name, bin_dir, log_dir, certs)
+        proc, conninfo, superuser = start_local(name, bin_dir, log_dir, certs, cert_days)
         try:
             server = provision(conninfo, superuser)
             print(f"\n{name}: started and provisioned in {time.monotonic() - started:.2f}s")

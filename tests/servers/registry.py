@@ -34,12 +34,13 @@ import httpx
 import pytest
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.servers._http_fake import FakeHandler, FakeHttpServer
+from tests.servers._jwt import sign_rs256
 from tests.servers._process import ServerProcess, free_port, start_process, wait_for_port
 from tests.servers._tls import CertFiles, issue_cert
-from tests.servers.detectors import JsonHandler, ThreadedServer, server_tls
 
 REPOSITORY = "axion/sense-api"
 PINNED_TAG = "1.0.0"
@@ -252,10 +253,6 @@ def registry(test_ca: trustme.CA, session_dir: Path) -> Iterator[Registry]:
 # --- the token server (Docker's token authentication spec) -------------------------------------
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 @dataclass(frozen=True)
 class _TokenSigner:
     """Signs registry tokens (RS256 JWTs) with a key whose certificate the test CA issued."""
@@ -285,18 +282,16 @@ class _TokenSigner:
             "jti": uuid.uuid4().hex,
             "access": access,
         }
-        signing_input = ".".join(_b64url(json.dumps(part).encode()) for part in (header, claims))
-        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64url(signature)}"
+        return sign_rs256(self.key, header, claims)
 
 
-def _token_handler(signer: _TokenSigner, username: str, password: str) -> type[JsonHandler]:
+def _token_handler(signer: _TokenSigner, username: str, password: str) -> type[FakeHandler]:
     """GET /token?service=&scope=: Basic credentials → a token granting pull on the scopes asked;
     no credentials → an anonymous token granting nothing (as Docker Hub and Harbor do for a
     private repository); wrong credentials → 401."""
     expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
-    class TokenHandler(JsonHandler):
+    class TokenHandler(FakeHandler):
         def do_GET(self) -> None:
             header = self.headers.get("Authorization", "")
             if header and header != expected:
@@ -323,24 +318,22 @@ def registry_token(test_ca: trustme.CA, session_dir: Path) -> Iterator[Registry]
     tls = issue_cert(test_ca, folder / "tls")
     signer = _TokenSigner.issued_by(test_ca)
 
-    token_server = ThreadedServer(_token_handler(signer, username, password), server_tls(tls))
-    realm = f"https://127.0.0.1:{token_server.port}/token"
-
-    auth = {
-        "token": {
-            "realm": realm,
-            "service": TOKEN_SERVICE,
-            "issuer": TOKEN_ISSUER,
-            "rootcertbundle": str(tls.ca),
+    handler = _token_handler(signer, username, password)
+    with FakeHttpServer(handler, tls.server_context()) as token_server:
+        auth = {
+            "token": {
+                "realm": f"{token_server.url}/token",
+                "service": TOKEN_SERVICE,
+                "issuer": TOKEN_ISSUER,
+                "rootcertbundle": str(tls.ca),
+            }
         }
-    }
-    server, port = _start_registry("registry-token", folder, auth, tls=tls)
-    try:
-        push_scope = [{"type": "repository", "name": REPOSITORY, "actions": ["pull", "push"]}]
-        headers = {"Authorization": f"Bearer {signer.token('fixture', push_scope)}"}
-        host = f"localhost:{port}"
-        described = Registry(f"https://{host}", host, "bearer", username, password, ca=tls.ca)
-        yield described.pushed({"headers": headers})
-    finally:
-        server.stop()
-        token_server.stop()
+        server, port = _start_registry("registry-token", folder, auth, tls=tls)
+        try:
+            push_scope = [{"type": "repository", "name": REPOSITORY, "actions": ["pull", "push"]}]
+            headers = {"Authorization": f"Bearer {signer.token('fixture', push_scope)}"}
+            host = f"localhost:{port}"
+            described = Registry(f"https://{host}", host, "bearer", username, password, ca=tls.ca)
+            yield described.pushed({"headers": headers})
+        finally:
+            server.stop()

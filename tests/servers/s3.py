@@ -25,6 +25,9 @@ The `s3_moto` fixture yields the same `S3Server` from a local `moto_server` (no 
 override): its bucket is in `eu-west-1`, `admin` may do everything, `reader` only read and list
 (IAM policies), `writer` may put, delete and list but not get objects (SeaweedFS has no such
 identity: its HeadBucket needs the Read action); there is no `stranger` and no HTTPS port.
+
+The `s3_region_redirect` fixture is a FAKE S3 endpoint (`host:port`), as neither server
+redirects: it answers HeadBucket as AWS does for a bucket in another region.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from urllib.parse import urlsplit
 import pytest
 import trustme
 
+from tests.servers._http_fake import FakeHandler, FakeHttpServer
 from tests.servers._process import ServerProcess, free_port, start_process, wait_for_port
 from tests.servers._tls import issue_cert
 
@@ -400,3 +404,28 @@ def s3_moto(session_dir: Path) -> Iterator[S3Server]:
         yield server
     finally:
         proc.stop()
+
+
+class _RegionRedirectHandler(FakeHandler):
+    """Like AWS for a bucket in another region, HeadBucket answers 301 with
+    `x-amz-bucket-region` (botocore re-signs for that region once and gets 301 again);
+    ListBuckets answers an empty list."""
+
+    LIST_BUCKETS = (
+        b'<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult '
+        b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>fake</ID></Owner>'
+        b"<Buckets></Buckets></ListAllMyBucketsResult>"
+    )
+
+    def do_GET(self) -> None:
+        self.send(200, self.LIST_BUCKETS, "application/xml")
+
+    def do_HEAD(self) -> None:
+        self.send(301, b"", None, {"x-amz-bucket-region": "eu-west-1"})
+
+
+@pytest.fixture
+def s3_region_redirect() -> Iterator[str]:
+    """`127.0.0.1:PORT` of the fake endpoint whose every bucket is in `eu-west-1`."""
+    with FakeHttpServer(_RegionRedirectHandler) as server:
+        yield f"{HOST}:{server.port}"

@@ -1,4 +1,5 @@
-"""The design's JSON report (the contract other tools rely on)."""
+"""The design's JSON report (the contract other tools rely on). `contract_version` counts
+incompatible changes of its shape; new keys keep it (`json_reader` reads it back)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 from typing import Any
 
 from preflight.report.result import CheckResult, Report
+
+CONTRACT_VERSION = 1
 
 
 def check_dict(check: CheckResult) -> dict[str, Any]:
@@ -35,7 +38,11 @@ def report_dict(report: Report) -> dict[str, Any]:
     return {
         "tool": "sense-preflight",
         "version": report.version,
+        "contract_version": CONTRACT_VERSION,
         "duration_s": round(report.duration_s, 3),
+        "started": report.started,
+        "in_cluster": report.in_cluster,
+        "values_files": list(report.values_files),
         "summary": report.summary,
         "checks": [check_dict(check) for check in report.checks],
     }

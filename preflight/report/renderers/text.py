@@ -8,7 +8,6 @@ prints one short line per finished check as progress, then the whole report in t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 import click
@@ -17,6 +16,7 @@ from preflight.report.result import CheckResult, Report, Status
 
 if TYPE_CHECKING:
     from preflight.engine.check import Check
+    from preflight.report.redact import Redactor
 
 #: How a progress line starts (a run without a terminal, before the report).
 PROGRESS = "done  "
@@ -66,12 +66,20 @@ def render_text(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def progress_line(result: CheckResult) -> str:
+    """A finished check in one line (the progress of a run without a terminal)."""
+    return f"{PROGRESS}{result.id}: {result.status.value} ({result.duration_s:.2f}s)"
+
+
+def report_lines(report: Report) -> str:
+    """Every check's lines, in the report's order (that of `sense-preflight checks`)."""
+    return "\n".join(line for result in report.checks for line in check_lines(result))
+
+
 class LiveProgress:
     """Prints each check's lines as it finishes (an event listener for the runner)."""
 
-    def __init__(
-        self, stream: TextIO, redact: Callable[[str], str], *, tty: bool, color: bool
-    ) -> None:
+    def __init__(self, stream: TextIO, redact: Redactor, *, tty: bool, color: bool) -> None:
         self.stream = stream
         self.redact = redact
         self.tty = tty
@@ -92,26 +100,21 @@ class LiveProgress:
     def show(self, result: CheckResult) -> None:
         """Print a finished check's lines (on a terminal) or its progress line."""
         self._clear_status()
-        if self.tty:
-            self._write(check_lines(result, self.color))
-        else:
-            self._write(
-                [f"{PROGRESS}{result.id}: {result.status.value} ({result.duration_s:.2f}s)"]
-            )
+        render = self._lines if self.tty else progress_line
+        self.stream.write(self.redact.render(render, result) + "\n")
         self._show_status()
         self.stream.flush()
+
+    def _lines(self, result: CheckResult) -> str:
+        return "\n".join(check_lines(result, self.color))
 
     def finish(self, report: Report) -> None:
         """The summary; without a terminal, the whole report first, in the checks' order."""
         self._clear_status()
         if not self.tty:
-            self._write(["", *(line for result in report.checks for line in check_lines(result))])
-        self._write(["", summary_line(report, self.color)])
+            self.stream.write("\n" + self.redact.render(report_lines, report) + "\n")
+        self.stream.write("\n" + summary_line(report, self.color) + "\n")
         self.stream.flush()
-
-    def _write(self, lines: list[str]) -> None:
-        for line in lines:
-            self.stream.write(self.redact(line) + "\n")
 
     def _show_status(self) -> None:
         if self.tty and self.running:

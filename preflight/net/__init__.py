@@ -1,0 +1,50 @@
+"""The network layers every check shares, one module each, in the order a check walks them:
+endpoint (parse a value) → dns → tcp → tls (settings, handshake, and the one judge of a
+certificate) → reach (the three as timed steps) → http (a deadline-bound client) → fanout (one
+step over several addresses). The names below are the layers' public API."""
+
+from preflight.net.dns import resolve
+from preflight.net.endpoint import Endpoint, endpoint_text, parse_endpoint
+from preflight.net.http import (
+    causes,
+    http_client,
+    http_request,
+    http_url,
+    json_object,
+    safe_url,
+    short,
+)
+from preflight.net.reach import Connection, reach, reach_url
+from preflight.net.tcp import connect_tcp
+from preflight.net.tls import (
+    CERT_EXPIRY_WARNING_DAYS,
+    TlsInfo,
+    TlsSettings,
+    judge_tls,
+    tls_handshake,
+    tls_settings,
+)
+
+__all__ = [
+    "CERT_EXPIRY_WARNING_DAYS",
+    "Connection",
+    "Endpoint",
+    "TlsInfo",
+    "TlsSettings",
+    "causes",
+    "connect_tcp",
+    "endpoint_text",
+    "http_client",
+    "http_request",
+    "http_url",
+    "json_object",
+    "judge_tls",
+    "parse_endpoint",
+    "reach",
+    "reach_url",
+    "resolve",
+    "safe_url",
+    "short",
+    "tls_handshake",
+    "tls_settings",
+]

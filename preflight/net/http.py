@@ -1,0 +1,159 @@
+"""The http layer: an httpx client bounded by the check's deadline, failures as precise
+one-line causes, and JSON answers and URL values read without surprises."""
+
+from __future__ import annotations
+
+import errno
+import ssl
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from preflight.engine.check import Probe, StepFailed
+from preflight.net.endpoint import Endpoint, parse_endpoint
+from preflight.net.tcp import TCP_FIX, tcp_reason
+from preflight.net.tls import TlsSettings, ssl_reason, tls_settings, verify_reason
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def http_client(probe: Probe, tls: TlsSettings | None = None, **kwargs: Any) -> httpx.Client:
+    """An httpx client whose every request is bounded by the check's deadline."""
+    import httpx
+
+    settings = tls or tls_settings(probe)
+    verify: ssl.SSLContext | bool = settings.context()
+    return httpx.Client(
+        verify=verify, timeout=probe.deadline.timeout(), follow_redirects=False, **kwargs
+    )
+
+
+def http_request(
+    probe: Probe, client: httpx.Client, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """One request under the deadline; connection-level errors become precise StepFailed."""
+    import httpx
+
+    left = probe.deadline.timeout()
+    try:
+        return client.request(method, url, timeout=httpx.Timeout(left), **kwargs)
+    except httpx.TimeoutException as exc:
+        raise StepFailed(
+            f"HTTP: {_timeout_phase(exc)} timed out for {safe_url(url)}", TCP_FIX
+        ) from None
+    except httpx.HTTPError as exc:
+        raise _http_failure(url, exc) from None
+
+
+def _http_failure(url: str, exc: Exception) -> StepFailed:
+    """What a failed request means, as a StepFailed (timeouts are handled before)."""
+    import httpx
+
+    where = safe_url(url)
+    if how := _hang_up(exc):
+        return StepFailed(
+            f"HTTP: {where} accepted the connection, then closed it without answering ({how})",
+            "check that this port serves HTTP(S), and that the service (or the proxy or load "
+            "balancer in front of it) has a healthy backend",
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return StepFailed(f"HTTP: cannot connect to {where}: {_connect_reason(exc)}", TCP_FIX)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return StepFailed(
+            f"HTTP: {where} did not answer with valid HTTP: {exc}",
+            "check that this port serves HTTP",
+        )
+    return StepFailed(f"HTTP: request to {where} failed: {exc}")
+
+
+def _hang_up(exc: Exception) -> str:
+    """'connection reset' or 'disconnected' when the server hung up before answering; else ''.
+    Which of the two a client sees for one server is a race, so both get one message."""
+    import httpx
+
+    if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc):
+        return "disconnected"
+    if any(
+        isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE)
+        for cause in causes(exc)
+    ):
+        return "connection reset"
+    return ""
+
+
+def _timeout_phase(exc: Exception) -> str:
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "waiting for the answer"
+    return "request"
+
+
+def _connect_reason(exc: Exception) -> str:
+    for cause in causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return verify_reason(cause, "the host")
+        if isinstance(cause, ssl.SSLError):
+            return ssl_reason(cause)
+        if isinstance(cause, OSError) and cause.errno:
+            return tcp_reason(cause)
+    return str(exc)
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what caused it (`__cause__`, else `__context__`), down to the innermost:
+    client libraries wrap the socket error that says what happened."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def safe_url(url: str) -> str:
+    """The URL without user info or query (which may carry credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+MAX_ERROR_TEXT = 200
+
+
+def http_url(value: Any, path: str) -> Endpoint:
+    """The endpoint of an absolute http(s) URL value; StepFailed names the value otherwise."""
+    text = str(value or "").strip()
+    if not text:
+        raise StepFailed(f"{path} is not set", f"set {path} to the service's URL")
+    if not text.lower().startswith(("http://", "https://")):
+        raise StepFailed(
+            f"{path} must be an absolute http:// or https:// URL, got {text!r}",
+            f"set {path} to the full URL, e.g. https://host:port/…",
+        )
+    return parse_endpoint(text)
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The response's JSON object, or StepFailed saying what came instead."""
+    try:
+        body = response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type")
+        raise StepFailed(
+            f"{what} answered HTTP {response.status_code} with {kind}, not JSON",
+            "check that the URL points at the service itself, not a proxy or login page",
+        ) from None
+    if not isinstance(body, dict):
+        raise StepFailed(f"{what} answered JSON that is not an object")
+    return body
+
+
+def short(text: Any) -> str:
+    """A server-provided text, on one line and not too long for a report."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= MAX_ERROR_TEXT else line[: MAX_ERROR_TEXT - 1] + "…"
