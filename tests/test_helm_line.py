@@ -95,10 +95,25 @@ def test_install_with_generate_name_takes_only_the_chart() -> None:
         parse(["install", "./chart.tgz"])
 
 
+def test_the_guides_template_line_is_read_too() -> None:
+    """Troubleshooting: `helm template axion-sense oci://… --version … -f custom-values.yaml`."""
+    line = parse(
+        ["template", "axion-sense", GUIDE_CHART, "--version", "0.0.0-latest", "-f", "v.yaml"]
+    )
+    assert (line.release, line.chart, line.given) == (
+        "axion-sense",
+        GUIDE_CHART,
+        {"--values": ["v.yaml"]},
+    )
+    assert (
+        parse(["template", "./chart", "-s", "templates/api.yaml", "--validate"]).chart == "./chart"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
-        (["template", "r", "c"], "must start with `upgrade` or `install`"),
+        (["status", "r"], "must start with `upgrade`, `install` or `template`"),
         (["upgrade", "r", "c", "--frobnicate"], "unknown flag --frobnicate"),
         (["upgrade", "r", "c", "-x"], "unknown flag -x"),
         (["upgrade", "r", "c", "--set"], "--set needs a value"),

@@ -1,5 +1,6 @@
-"""`sense-preflight helm upgrade --install RELEASE CHART [flags…]` (and `helm install …`): the
-Helm command line as the partner wrote it, read the way Helm's flag parser (pflag) reads it.
+"""`sense-preflight helm upgrade --install RELEASE CHART [flags…]` (and `helm install …`,
+`helm template …`): the Helm command line as the partner wrote it, read the way Helm's flag
+parser (pflag) reads it.
 
 What the preflight needs is used (-f/--values, every --set*, -n/--namespace, --kube-context,
 --kubeconfig, --create-namespace); Helm's other install/upgrade and global flags are
@@ -27,7 +28,7 @@ from preflight.report.renderers import FORMATS
 
 VALUE, BOOL, OPTIONAL = "value", "bool", "optional"
 VALUES, CLUSTER, OURS, HELM = "values", "cluster", "preflight", "helm"
-COMMANDS = ("upgrade", "install")
+COMMANDS = ("upgrade", "install", "template")
 #: Helm's `-o/--output` formats (of its release summary); any other -o value is our report file.
 HELM_OUTPUTS = ("table", "json", "yaml")
 #: pflag's ParseBool.
@@ -81,7 +82,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag(("--read-only",), BOOL, OURS, "--read-only"),
     Flag(("--preflight-timeout",), VALUE, OURS, "--timeout"),
     Flag(("--ca-bundle",), VALUE, OURS, "--ca-bundle"),
-    # Helm's own install/upgrade, chart and global flags (Helm 3.12+ and 4): ignored.
+    # Helm's own install/upgrade/template, chart and global flags (Helm 3.12+ and 4): ignored.
     *_helm(
         BOOL,
         "--atomic",
@@ -115,6 +116,11 @@ FLAGS: tuple[Flag, ...] = (
         "--pass-credentials",
         "--debug",
         "--kube-insecure-skip-tls-verify",
+        "--validate",
+        "--include-crds",
+        "--skip-tests",
+        "--is-upgrade",
+        "--release-name",
     ),
     *_helm(OPTIONAL, "--wait", "--dry-run"),
     *_helm(OPTIONAL, "--server-side", choices=("true", "false", "auto")),
@@ -149,6 +155,10 @@ FLAGS: tuple[Flag, ...] = (
         "--qps",
         "--color",
         "--colour",
+        "-s/--show-only",
+        "--output-dir",
+        "--kube-version",
+        "-a/--api-versions",
     ),
 )
 BY_NAME: dict[str, Flag] = {name: flag for flag in FLAGS for name in flag.names}
@@ -199,7 +209,9 @@ class HelmLine:
 def parse(args: Sequence[str]) -> HelmLine:
     """Read `upgrade|install [flags and positionals…]` like pflag; LineError on problems."""
     if not args or args[0] not in COMMANDS:
-        raise LineError(["the line must start with `upgrade` or `install` (the helm subcommand)"])
+        raise LineError(
+            ["the line must start with `upgrade`, `install` or `template` (the helm subcommand)"]
+        )
     line = HelmLine(args[0])
     problems: list[str] = []
     rest = list(args[1:])
@@ -275,9 +287,13 @@ def _once(names: list[str], name: str) -> None:
 
 
 def _positional_problems(line: HelmLine) -> list[str]:
-    """`upgrade RELEASE CHART`; `install [RELEASE] CHART` (RELEASE only with -g)."""
-    wanted = 1 if line.command == "install" and "--generate-name" in line.ignored else 2
+    """`upgrade RELEASE CHART`; `install [RELEASE] CHART` (RELEASE only without -g);
+    `template [RELEASE] CHART`."""
     found = len(line.positionals)
+    one = (line.command == "template" and found == 1) or (
+        line.command == "install" and "--generate-name" in line.ignored
+    )
+    wanted = 1 if one else 2
     if found == wanted:
         return []
     usage = "CHART" if wanted == 1 else "RELEASE CHART"
@@ -386,6 +402,7 @@ def understood() -> list[str]:
 USAGE = """\
 usage: sense-preflight helm upgrade --install RELEASE CHART [helm flags] [preflight flags]
        sense-preflight helm install RELEASE CHART [helm flags] [preflight flags]
+       sense-preflight helm template [RELEASE] CHART [helm flags] [preflight flags]
        helm preflight upgrade --install RELEASE CHART …   (the Helm plugin, plugin.yaml)
 
 Paste the helm line after `sense-preflight helm`: the preflight reads the same values as Helm.
