@@ -157,6 +157,7 @@ run_options = _apply(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a redacted support bundle (.tar.gz).",
 )
+@click.option("--report-frame", is_flag=True, hidden=True)  # the in-cluster pod's (frame.py)
 def run(bundle: Path | None, **params: Any) -> None:
     """Run every check that applies to the values."""
     from preflight.commands.run import Invocation, execute

@@ -40,6 +40,8 @@ class JobSpec:
     #: global.imagePullSecrets: the Secrets the `kubernetes` check reads (by name), also used
     #: to pull the preflight's own image.
     pull_secrets: tuple[str, ...] = ()
+    #: More Secrets to pull the preflight's own image with (never read by the checks).
+    image_pull_secrets: tuple[str, ...] = ()
     #: Extra `sense-preflight run` flags (--timeout, --only, --read-only, --strict…).
     run_args: tuple[str, ...] = ()
     ttl_seconds: int = 3600
@@ -123,7 +125,14 @@ def job(spec: JobSpec) -> Manifest:
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["sense-preflight"],
                 "args": args,
-                "env": [{"name": "HOME", "value": "/tmp"}],
+                "env": [
+                    {"name": "HOME", "value": "/tmp"},
+                    # the node, for the report and the support bundle (downward API)
+                    {
+                        "name": "NODE_NAME",
+                        "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                    },
+                ],
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True,
@@ -144,8 +153,9 @@ def job(spec: JobSpec) -> Manifest:
             {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
         ],
     }
-    if spec.pull_secrets:
-        pod["imagePullSecrets"] = [{"name": name} for name in spec.pull_secrets]
+    pulls = dict.fromkeys((*spec.pull_secrets, *spec.image_pull_secrets))
+    if pulls:
+        pod["imagePullSecrets"] = [{"name": name} for name in pulls]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

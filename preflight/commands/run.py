@@ -43,6 +43,8 @@ class Invocation:
     output: Path | None
     strict: bool
     bundle: Path | None
+    #: Also print the report framed for `sense-preflight in-cluster` (preflight.report.frame).
+    frame: bool = False
 
     @classmethod
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
@@ -65,6 +67,7 @@ class Invocation:
             output=params["output"],
             strict=params["strict"],
             bundle=bundle,
+            frame=params.get("report_frame", False),
         )
 
 
@@ -91,6 +94,10 @@ def execute(call: Invocation) -> int:
             results += run_checks(checks, values, call.options, progress)
         report = Report(tuple(results), time.monotonic() - started, __version__)
         output.write(report, redact, progress)
+        if call.frame:
+            from preflight.report.frame import render as framed
+
+            sys.stdout.write(framed(report, redact))
         if call.bundle is not None:
             size = write_bundle(
                 call.bundle, report, values.data if values else {}, call.options, redact
