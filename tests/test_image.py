@@ -40,7 +40,7 @@ def test_help_and_version(preflight_image: Image) -> None:
         shown = ctr.run("sense-preflight", "--help")
         version = ctr.run("sense-preflight", "--version")
     assert shown.returncode == 0, shown.stderr
-    assert "Usage: sense-preflight" in shown.stdout
+    assert "Usage: sense-preflight" in shown.stdout and "in-cluster" in shown.stdout
     assert version.stdout.startswith("sense-preflight, version ")
 
 

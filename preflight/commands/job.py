@@ -48,12 +48,12 @@ class JobSpec:
     active_deadline_seconds: int = 900
 
 
-def _labels(spec: JobSpec) -> dict[str, str]:
+def labels(spec: JobSpec) -> dict[str, str]:
     return {"app.kubernetes.io/name": "sense-preflight", "app.kubernetes.io/instance": spec.name}
 
 
 def _meta(spec: JobSpec, name: str, namespaced: bool = True) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": _labels(spec)}
+    meta: dict[str, Any] = {"name": name, "labels": labels(spec)}
     if namespaced:
         meta["namespace"] = spec.namespace
     return meta
@@ -164,7 +164,7 @@ def job(spec: JobSpec) -> Manifest:
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": spec.ttl_seconds,
             "activeDeadlineSeconds": spec.active_deadline_seconds,
-            "template": {"metadata": {"labels": _labels(spec)}, "spec": pod},
+            "template": {"metadata": {"labels": labels(spec)}, "spec": pod},
         },
     }
 

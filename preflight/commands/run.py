@@ -150,9 +150,13 @@ class Output:
         color = tty and "NO_COLOR" not in os.environ
         return LiveProgress(sys.stdout, redact, tty=tty, color=color)
 
-    def write(self, report: Report, redact: Redactor, progress: LiveProgress | None) -> None:
+    def render(self, report: Report, redact: Redactor) -> str:
+        """The report in this format, redacted."""
         marker = escape(REDACTED) if self.format == "junit" else REDACTED
-        text = redact(FORMATS[self.format](redact.report(report)), marker)
+        return redact(FORMATS[self.format](redact.report(report)), marker)
+
+    def write(self, report: Report, redact: Redactor, progress: LiveProgress | None) -> None:
+        text = self.render(report, redact)
         if self.path is not None:
             self.path.write_text(text, encoding="utf-8")
         if progress is not None:

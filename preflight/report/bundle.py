@@ -45,15 +45,21 @@ def environment(options: RunOptions) -> dict[str, Any]:
 
 
 def write_bundle(
-    path: Path, report: Report, values: Mapping[str, Any], options: RunOptions, redact: Redactor
+    path: Path,
+    report: Report,
+    values: Mapping[str, Any],
+    options: RunOptions,
+    redact: Redactor,
+    where: Mapping[str, Any] | None = None,
 ) -> int:
-    """Write the bundle; return its size in bytes. Every member passes through `redact`."""
+    """Write the bundle; return its size in bytes. Every member passes through `redact`.
+    `where` replaces parts of environment.json (an in-cluster run: the cluster, the node)."""
     clean = redact.report(report)
     members: dict[str, str] = {
         "report.json": render_json(clean),
         "report.md": render_markdown(clean),
         "values.yaml": yaml.safe_dump(redact.values(dict(values)), sort_keys=False),
-        "environment.json": json.dumps(environment(options), indent=2) + "\n",
+        "environment.json": json.dumps({**environment(options), **(where or {})}, indent=2) + "\n",
     }
     for check in clean.checks:
         if check.logs:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +43,9 @@ class Framed:
     node: str
 
 
-def split(lines: Iterable[str]) -> tuple[list[str], Framed]:
-    """The log's lines without the frame, and what the frame held."""
-    shown: list[str] = []
+def split(lines: Iterable[str], show: Callable[[str], None]) -> Framed:
+    """Pass the log's lines outside the frame to `show` as they come; return what the frame
+    held."""
     body: list[str] | None = None
     framed = Framed(None, "")
     for line in lines:
@@ -57,8 +57,8 @@ def split(lines: Iterable[str]) -> tuple[list[str], Framed]:
         elif body is not None:
             body.append(line)
         else:
-            shown.append(line)
-    return shown, framed
+            show(line)
+    return framed
 
 
 def parse(text: str) -> Framed:

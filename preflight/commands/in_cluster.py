@@ -1,0 +1,329 @@
+"""`sense-preflight in-cluster`: the whole Job flow in one command.
+
+The values are merged here exactly as `run` merges them (so `--set` secrets never touch a
+file) and go into a Secret; a ServiceAccount, the read-only RBAC of the selected cluster checks
+(`sense-preflight job`'s manifests) and the Job follow, all named `sense-preflight-<random>`
+and labelled with that name. The pod's log is shown as it comes; the report framed at its end
+(preflight.report.frame) is rendered here like `run`'s, and the exit code is the preflight's.
+Whatever happens — a failure, the deadline, Ctrl-C — everything created is deleted again,
+unless `--keep`.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+import yaml
+
+from preflight.commands import job as job_manifests
+from preflight.commands.cluster_client import Cluster, ClusterError, Manifest
+from preflight.commands.run import Invocation, Output, _selected
+from preflight.commands.run import execute as run_locally
+from preflight.commands.start_failures import job_rejection, pod_problem
+from preflight.report import frame
+from preflight.report.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, exit_code
+from preflight.report.redact import Redactor
+from preflight.report.result import Report, Status
+from preflight.values.check import load_checked
+from preflight.values.load import Values
+
+CONTAINER = "preflight"
+CA_KEY = "ca-bundle.crt"
+POLL_S = 0.5
+#: How long the pod may run past the per-check --timeout (start-up, the report's writing).
+RUN_GRACE_S = 60.0
+CLUSTER_CHECKS = ("kubernetes", "gpu")
+RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The cluster side of the command line."""
+
+    image: str
+    image_pull_secrets: tuple[str, ...] = ()
+    keep: bool = False
+    start_timeout_s: float = 300.0
+
+
+@dataclass
+class Created:
+    """What this run created, in order (deleted in reverse)."""
+
+    objects: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, manifest: Manifest) -> None:
+        self.objects.append((manifest["kind"], manifest["metadata"]["name"]))
+
+
+def execute(call: Invocation, target: Target) -> int:
+    """Run the preflight as a Job and bring its report back; the exit code."""
+    values, values_check = load_checked(call.source)
+    if values is None or values_check.status is Status.FAIL:
+        return run_locally(call)  # the values report, exit 2: the cluster is not touched
+    checks = _selected(values, values_check, call.only, call.skip)  # unknown ids: exit 2
+    redact = Redactor.for_values(values.data)
+    say = _say(redact)
+    wants_rbac = any(check.id.split(".")[0] in CLUSTER_CHECKS for check in checks)
+    spec, objects = plan(call, target, values, wants_rbac)
+    try:
+        cluster = Cluster.connect(call.options.kubeconfig, call.options.context, spec.namespace)
+    except ClusterError as exc:
+        return _failed(exc, redact)
+    say(f"run {spec.name} in namespace {spec.namespace} of {cluster.server}, image {spec.image}")
+    created = Created()
+    try:
+        report, node, pod = _run(cluster, spec, objects, created, call, target, say)
+        code = exit_code(report, call.strict)
+        _render(report, call, values, redact, where={"in_cluster": True, "node": node, "pod": pod})
+    except ClusterError as exc:
+        code = _failed(exc, redact)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        code = EXIT_INTERRUPTED
+    finally:
+        with _uninterrupted():
+            _clean_up(cluster, spec, created, target.keep, say)
+    return code
+
+
+def plan(
+    call: Invocation, target: Target, values: Values, wants_rbac: bool
+) -> tuple[job_manifests.JobSpec, list[Manifest]]:
+    """The run's objects: the values Secret, then `sense-preflight job`'s manifests (without
+    RBAC when no cluster check runs), all under one unique name."""
+    name = f"sense-preflight-{secrets.token_hex(4)}"
+    options = call.options
+    args = [
+        *job_manifests.run_args(
+            options.timeout_s, call.only, call.skip, call.strict, options.read_only
+        ),
+        "--report-frame",
+    ]
+    data = {job_manifests.VALUES_KEY: yaml.safe_dump(dict(values.data), sort_keys=False)}
+    if options.ca_bundle is not None:
+        data[CA_KEY] = options.ca_bundle.read_text()
+        args += ["--ca-bundle", f"{job_manifests.VALUES_DIR}/{CA_KEY}"]
+    if options.insecure_skip_tls_verify:
+        args.append("--insecure-skip-tls-verify")
+    spec = job_manifests.JobSpec(
+        namespace=options.namespace,
+        name=name,
+        image=target.image,
+        values_secret=f"{name}-values",
+        pull_secrets=tuple(job_manifests.pull_secret_names(call.source)),
+        image_pull_secrets=target.image_pull_secrets,
+        run_args=tuple(args),
+        active_deadline_seconds=int(target.start_timeout_s + options.timeout_s + RUN_GRACE_S),
+    )
+    secret: Manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": spec.values_secret,
+            "namespace": spec.namespace,
+            "labels": job_manifests.labels(spec),
+        },
+        "type": "Opaque",
+        "immutable": True,
+        "data": {key: base64.b64encode(text.encode()).decode() for key, text in data.items()},
+    }
+    manifests = job_manifests.manifests(spec)
+    if not wants_rbac:
+        manifests = [m for m in manifests if m["kind"] not in RBAC_KINDS]
+    return spec, [secret, *manifests]
+
+
+def _run(
+    cluster: Cluster,
+    spec: job_manifests.JobSpec,
+    objects: list[Manifest],
+    created: Created,
+    call: Invocation,
+    target: Target,
+    say: Callable[[str], None],
+) -> tuple[Report, str, str]:
+    """Create, wait for the pod, follow its log; the report, the node and the pod."""
+    for manifest in objects:
+        cluster.create(manifest)
+        created.add(manifest)
+    say("created " + ", ".join(f"{kind}/{name}" for kind, name in created.objects))
+    pod = _started(cluster, spec, time.monotonic() + target.start_timeout_s, say)
+    name, node = pod["metadata"]["name"], pod["spec"].get("nodeName", "")
+    say(f"pod {name} runs on node {node}")
+    stream = sys.stdout if call.format == "text" or call.output is not None else sys.stderr
+    budget = call.options.timeout_s + RUN_GRACE_S
+
+    def show(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+
+    framed = frame.split(cluster.log(name, CONTAINER, True, budget), show)
+    ended = _ended(cluster, spec.name, name, time.monotonic() + budget)
+    if framed.report is None:  # the stream broke off: read the whole log once more
+        framed = frame.split(cluster.log(name, CONTAINER, False, budget), lambda _: None)
+    if framed.report is None:
+        raise ClusterError(
+            f"the pod ended (exit code {ended}) without a report",
+            f"read its log: kubectl -n {spec.namespace} logs {name} (run with --keep)",
+        )
+    return framed.report, framed.node or node, name
+
+
+def _started(
+    cluster: Cluster, spec: job_manifests.JobSpec, deadline: float, say: Callable[[str], None]
+) -> Manifest:
+    """Wait for the Job's pod to run (or to have run); a start failure raises its cause."""
+    shown = ""
+    while True:
+        pods = cluster.list("Pod", labelSelector=f"job-name={spec.name}")
+        pod = pods[0] if pods else None
+        about = pod["metadata"]["name"] if pod else spec.name
+        events = _events(cluster, about)
+        if pod is None:
+            problem = job_rejection(events, spec.namespace)
+        else:
+            phase = pod["status"].get("phase", "Pending")
+            if phase in ("Running", "Succeeded", "Failed"):
+                return pod
+            problem = pod_problem(
+                pod,
+                events,
+                spec.image,
+                (*spec.pull_secrets, *spec.image_pull_secrets),
+                spec.namespace,
+            )
+            state = _state(pod)
+            if state != shown:
+                say(f"pod {about}: {state}")
+                shown = state
+        if problem is not None:
+            raise problem
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"the pod did not start in time: {shown or 'no pod was created'}",
+                f"raise --start-timeout, or see kubectl -n {spec.namespace} describe job "
+                f"{spec.name} (run with --keep)",
+            )
+        time.sleep(POLL_S)
+
+
+def _ended(cluster: Cluster, job: str, pod: str, deadline: float) -> int:
+    """The container's exit code once it has ended."""
+    while True:
+        for found in cluster.list("Pod", labelSelector=f"job-name={job}"):
+            if found["metadata"]["name"] != pod:
+                continue
+            for container in found["status"].get("containerStatuses") or []:
+                ended = (container.get("state") or {}).get("terminated")
+                if ended:
+                    return int(ended.get("exitCode", EXIT_INTERNAL))
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"the pod {pod} did not end in time", "raise --timeout (seconds per check)"
+            )
+        time.sleep(POLL_S)
+
+
+def _events(cluster: Cluster, about: str) -> list[Manifest]:
+    """The Events about one object (none when the caller may not list Events)."""
+    try:
+        return cluster.list("Event", fieldSelector=f"involvedObject.name={about}")
+    except ClusterError:
+        return []
+
+
+def _state(pod: Manifest) -> str:
+    """A pod's state in a few words: phase, node, waiting reason."""
+    status = pod.get("status") or {}
+    words = [status.get("phase", "Pending")]
+    if pod["spec"].get("nodeName"):
+        words.append(f"on node {pod['spec']['nodeName']}")
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            words.append(f"({waiting['reason']})")
+    return " ".join(words)
+
+
+def _render(
+    report: Report, call: Invocation, values: Values, redact: Redactor, where: dict[str, Any]
+) -> None:
+    """The report as `run` writes it: the pod's text was shown already; other formats to
+    stdout, -o to its file, --bundle (saying where it ran)."""
+    from preflight.report.bundle import write_bundle
+
+    output = Output(call.format, call.output)
+    if call.output is not None:
+        call.output.write_text(output.render(report, redact), encoding="utf-8")
+    elif call.format != "text":
+        sys.stdout.write(output.render(report, redact))
+    if call.bundle is not None:
+        size = write_bundle(call.bundle, report, values.data, call.options, redact, where)
+        click.echo(f"support bundle: {call.bundle} ({size / 1024:.1f} KiB)", err=True)
+
+
+def _clean_up(
+    cluster: Cluster,
+    spec: job_manifests.JobSpec,
+    created: Created,
+    keep: bool,
+    say: Callable[[str], None],
+) -> None:
+    """Delete what was created, newest first; or, with --keep, say how to."""
+    if not created.objects:
+        return
+    selector = f"app.kubernetes.io/instance={spec.name}"
+    if keep:
+        say("kept everything (--keep); remove it with:")
+        say(
+            f"  kubectl -n {spec.namespace} delete job,secret,serviceaccount,role,rolebinding "
+            f"-l {selector}"
+        )
+        say(f"  kubectl delete clusterrole,clusterrolebinding -l {selector}")
+        return
+    left = []
+    for kind, name in reversed(created.objects):
+        try:
+            cluster.delete(kind, name)
+        except ClusterError as exc:
+            left.append(f"{kind}/{name} ({exc.cause})")
+    if left:
+        say("could not remove " + "; ".join(left) + f"; remove them by label {selector}")
+    else:
+        say(f"removed {len(created.objects)} objects")
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """A second Ctrl-C while cleaning up would leave objects behind: it waits until done."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _say(redact: Redactor) -> Callable[[str], None]:
+    def say(line: str) -> None:
+        click.echo(redact(f"in-cluster: {line}"), err=True)
+
+    return say
+
+
+def _failed(exc: ClusterError, redact: Redactor) -> int:
+    click.echo(redact(f"error: {exc.cause} — {exc.fix}"), err=True)
+    return EXIT_INTERNAL

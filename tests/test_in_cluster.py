@@ -1,0 +1,407 @@
+"""`sense-preflight in-cluster` against the fake cluster, whose kubelet runs the real
+sense-preflight: the same report and exit code as `run`, every start failure in one line,
+nothing left behind (also on Ctrl-C), no secret in any output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli import REPO_ROOT, CliResult, example_values, run_cli, write_values
+from tests.servers.hostile import HostileServers
+from tests.servers.kubernetes import KubeCluster, namespace
+from tests.servers.postgres import PostgresServer
+from tests.test_kubernetes_server import kubectl, needs_kubectl
+from tests.test_kubernetes_workloads import wait_for
+from tests.test_postgres import database_values
+
+IMAGE = "registry.example/axion/sense-preflight:test"
+PRIVATE_IMAGE = "registry.example/private/sense-preflight:test"
+RUN_LABEL = "app.kubernetes.io/name"
+CREATED_KINDS = (
+    "Secret",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Job",
+    "Pod",
+)
+
+
+def run_objects(kube: KubeCluster) -> list[str]:
+    """`Kind/name` of every object of an in-cluster run still in the fake's store."""
+    return [
+        f"{o['kind']}/{o['metadata']['name']}"
+        for o in kube.state.objects
+        if o["kind"] in CREATED_KINDS
+        and (o["metadata"].get("labels") or {}).get(RUN_LABEL) == "sense-preflight"
+    ]
+
+
+@pytest.fixture(autouse=True)
+def images(kube: KubeCluster) -> Iterator[None]:
+    """The registries hold the image (and a private one); after each test nothing is left."""
+    kube.server.fake.workloads.settings.images.update({IMAGE: None, PRIVATE_IMAGE: "regcred"})
+    yield
+    assert run_objects(kube) == []
+    assert all(run.done.is_set() for run in kube.server.fake.workloads.runs.values())
+
+
+def values_with_postgres(server: PostgresServer) -> dict[str, Any]:
+    values = example_values()
+    values["postgres"]["api"] = database_values(server)
+    return values
+
+
+def in_cluster(
+    kube: KubeCluster,
+    tmp_path: Path,
+    values: dict[str, Any],
+    *args: str,
+    image: str = IMAGE,
+    start_timeout: float = 20,
+) -> CliResult:
+    return run_cli(
+        "in-cluster",
+        write_values(tmp_path, values),
+        "--kubeconfig",
+        kube.write_kubeconfig(tmp_path / "kubeconfig"),
+        "--image",
+        image,
+        "--start-timeout",
+        str(start_timeout),
+        *args,
+        env={"HOME": str(tmp_path), "KUBECONFIG": ""},
+    )
+
+
+def verdicts(text: str) -> list[str]:
+    """`STATUS id` of each check line of a text report (durations differ between runs)."""
+    return [
+        " ".join(line.split()[:2])
+        for line in text.splitlines()
+        if line.split()[:1] and line.split()[0] in ("PASS", "WARN", "FAIL", "SKIP")
+    ]
+
+
+def test_prints_the_same_report_as_run_with_the_same_exit_code(
+    kube: KubeCluster, tmp_path: Path, postgres17: PostgresServer
+) -> None:
+    values = values_with_postgres(postgres17)
+    only = ("--only", "postgres.api,kubernetes", "--timeout", "10")
+    result = in_cluster(kube, tmp_path, values, *only)
+    local = run_cli(
+        write_values(tmp_path, values, "local.yaml"),
+        *only,
+        "--kubeconfig",
+        kube.write_kubeconfig(tmp_path / "admin"),
+        env={"HOME": str(tmp_path), "KUBECONFIG": ""},
+    )
+    assert result.code == local.code == 0, result.stdout + result.stderr
+    assert (
+        verdicts(result.stdout)
+        == verdicts(local.stdout)
+        == [
+            "PASS values",
+            "PASS postgres.api",
+            "PASS kubernetes",
+        ]
+    )
+    assert result.stdout.splitlines()[-1].startswith("Summary: 3 passed, 0 warnings, 0 failed")
+    assert "BEGIN SENSE-PREFLIGHT REPORT" not in result.stdout  # the frame is stripped
+    # It ran in the pod, as the run's own service account, under the least RBAC it created.
+    sa_users = {u for _, _, u in kube.requests if u.startswith("system:serviceaccount:")}
+    assert len(sa_users) == 1 and sa_users.pop().startswith(
+        "system:serviceaccount:axion-sense:sense-preflight-"
+    )
+    assert "in-cluster: pod sense-preflight-" in result.stderr
+    assert "runs on node cpu-1" in result.stderr and "removed 7 objects" in result.stderr
+    assert postgres17.owner.password not in result.stdout + result.stderr
+    assert postgres17.scratch_tables() == []
+
+
+def test_every_format_and_the_bundle_come_from_the_pods_report(
+    kube: KubeCluster, tmp_path: Path, postgres17: PostgresServer
+) -> None:
+    values = values_with_postgres(postgres17)
+    junit, bundle = tmp_path / "report.xml", tmp_path / "bundle.tar.gz"
+    result = in_cluster(
+        kube,
+        tmp_path,
+        values,
+        "--only",
+        "postgres.api",
+        "--format",
+        "json",
+        "--bundle",
+        str(bundle),
+    )
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [(c["id"], c["status"]) for c in report["checks"]] == [
+        ("values", "pass"),
+        ("postgres.api", "pass"),
+    ]
+    assert report["checks"][1]["facts"]["server_version"].startswith("17.")
+    with tarfile.open(bundle) as archive:
+        members = {
+            m.name.split("/", 1)[1]: archive.extractfile(m).read().decode()  # type: ignore[union-attr]
+            for m in archive.getmembers()
+        }
+    environment = json.loads(members["environment.json"])
+    assert environment["in_cluster"] is True and environment["node"] == "cpu-1"
+    assert environment["pod"].startswith("sense-preflight-")
+    assert json.loads(members["report.json"])["summary"] == report["summary"]
+    secret = postgres17.owner.password
+    assert all(secret not in text for text in [*members.values(), result.stdout, result.stderr])
+
+    as_junit = in_cluster(
+        kube, tmp_path, values, "--only", "postgres.api", "--format", "junit", "-o", str(junit)
+    )
+    assert as_junit.code == 0, as_junit.stderr
+    assert verdicts(as_junit.stdout) == ["PASS values", "PASS postgres.api"]  # the pod's log
+    assert 'name="postgres.api"' in junit.read_text()
+    # No RBAC without a cluster check: only the Secret, the ServiceAccount and the Job.
+    created = [path for method, path, _ in kube.requests if method == "POST"]
+    assert [p.rsplit("/", 1)[1] for p in created[-3:]] == ["secrets", "serviceaccounts", "jobs"]
+    assert not any("rbac" in p for p in created)
+
+
+def test_a_failing_check_exits_3_as_run_does(kube: KubeCluster, tmp_path: Path) -> None:
+    result = in_cluster(kube, tmp_path, example_values(), "--only", "oidc", "--timeout", "3")
+    assert result.code == 3, result.stderr
+    assert verdicts(result.stdout) == ["PASS values", "FAIL oidc"]
+
+
+def test_bad_values_exit_2_without_touching_the_cluster(kube: KubeCluster, tmp_path: Path) -> None:
+    values = example_values()
+    del values["postgres"]["api"]["password"]
+    result = in_cluster(kube, tmp_path, values)
+    assert result.code == 2
+    assert "postgres.api.password: required value is missing" in result.stdout
+    assert kube.requests == []
+
+
+def set_tiny_nodes(kube: KubeCluster) -> None:
+    for obj in kube.state.objects:
+        if obj["kind"] == "Node":
+            obj["status"]["allocatable"] = {**obj["status"]["allocatable"], "cpu": "50m"}
+
+
+def deny_pods_by_pod_security(kube: KubeCluster) -> None:
+    kube.server.fake.workloads.settings.pod_rejection = (
+        'pods "{pod}" is forbidden: violates PodSecurity "restricted:latest": '
+        'seccompProfile (pod or container "preflight" must set securityContext.seccompProfile.type '
+        'to "RuntimeDefault" or "Localhost")'
+    )
+
+
+def deny_pods_by_quota(kube: KubeCluster) -> None:
+    kube.server.fake.workloads.settings.pod_rejection = (
+        'pods "{pod}" is forbidden: exceeded quota: compute, requested: limits.cpu=1, '
+        "used: limits.cpu=4, limited: limits.cpu=4"
+    )
+
+
+def deny_creating_secrets(kube: KubeCluster) -> None:
+    rules = [
+        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete"]},
+    ]
+    kube.state.grants["kubernetes-admin"] = [(None, rule) for rule in rules]
+
+
+def deny_creating_cluster_roles(kube: KubeCluster) -> None:
+    rules = [
+        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["secrets", "serviceaccounts"], "verbs": ["*"]},
+    ]
+    kube.state.grants["kubernetes-admin"] = [(None, rule) for rule in rules]
+
+
+START_FAILURES = {
+    "image-not-found": (
+        lambda kube: None,
+        ["--image", "registry.example/axion/sense-preflight:nope"],
+        "image registry.example/axion/sense-preflight:nope was not found in its registry — "
+        "push it there",
+    ),
+    "pull-denied": (
+        lambda kube: None,
+        ["--image", PRIVATE_IMAGE],
+        f"the registry denied pulling image {PRIVATE_IMAGE} (pull secrets: none) — give "
+        "--image-pull-secret NAME",
+    ),
+    "unschedulable": (
+        set_tiny_nodes,
+        [],
+        "the pod cannot be scheduled: 0/2 nodes are available: 2 Insufficient cpu.",
+    ),
+    "pod-security": (
+        deny_pods_by_pod_security,
+        [],
+        "Pod Security admission of namespace axion-sense rejected the pod: violates PodSecurity",
+    ),
+    "quota": (
+        deny_pods_by_quota,
+        [],
+        "the ResourceQuota of namespace axion-sense has no room for the pod: exceeded quota",
+    ),
+    "namespace-missing": (
+        lambda kube: None,
+        ["--namespace", "nowhere"],
+        "namespace nowhere does not exist — create it (kubectl create namespace nowhere)",
+    ),
+    "rbac-secrets": (
+        deny_creating_secrets,
+        [],
+        'RBAC denies User "kubernetes-admin" create on secrets in namespace axion-sense — ask for '
+        "create on secrets in namespace axion-sense",
+    ),
+    "rbac-cluster-roles": (
+        deny_creating_cluster_roles,
+        ["--only", "kubernetes"],
+        'RBAC denies User "kubernetes-admin" create on clusterroles.rbac.authorization.k8s.io at '
+        "the cluster scope",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(START_FAILURES))
+def test_a_start_failure_is_one_line_with_its_fix_and_nothing_is_left(
+    kube: KubeCluster, tmp_path: Path, case: str
+) -> None:
+    arrange, args, expected = START_FAILURES[case]
+    arrange(kube)
+    values = example_values()
+    values["s3"]["secretKey"] = "s3-secret-7731"
+    result = in_cluster(kube, tmp_path, values, *args)
+    assert result.code == 1, result.stdout + result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert expected in error, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert "s3-secret-7731" not in result.stderr
+    kube.state.grants.clear()  # the fixture's check reads the store directly
+
+
+def test_the_pod_meets_the_restricted_pod_security_standard(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    ns = namespace("axion-sense")
+    ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
+    kube.state.objects = [o for o in kube.state.objects if o["kind"] != "Namespace"] + [ns]
+    result = in_cluster(kube, tmp_path, example_values(), "--only", "kubernetes")
+    assert result.code == 0, result.stderr
+    assert verdicts(result.stdout) == ["PASS values", "PASS kubernetes"]
+
+
+def test_a_pull_secret_lets_the_private_image_be_pulled(kube: KubeCluster, tmp_path: Path) -> None:
+    from tests.servers.kubernetes import secret
+
+    kube.state.objects.append(secret("regcred"))
+    result = in_cluster(
+        kube,
+        tmp_path,
+        example_values(),
+        "--only",
+        "kubernetes",
+        "--image-pull-secret",
+        "regcred",
+        image=PRIVATE_IMAGE,
+    )
+    assert result.code == 0, result.stderr
+
+
+def test_an_unschedulable_pod_waits_while_the_autoscaler_scales_up(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    """With a TriggeredScaleUp Event the pod may still start: it is waited for, then the
+    deadline ends the run with the last state."""
+    set_tiny_nodes(kube)
+    workloads = kube.server.fake.workloads
+    original = workloads._schedule
+
+    def scaling(pod: dict[str, Any]) -> str | None:
+        placed = original(pod)
+        workloads.event(pod, "TriggeredScaleUp", "pod triggered scale-up: [{pool 1->2 (max: 5)}]")
+        return placed
+
+    workloads._schedule = scaling  # type: ignore[method-assign]
+    try:
+        result = in_cluster(kube, tmp_path, example_values(), start_timeout=2)
+    finally:
+        workloads._schedule = original  # type: ignore[method-assign]
+    assert result.code == 1
+    assert "error: the pod did not start in time: Pending — raise --start-timeout" in result.stderr
+
+
+def test_ctrl_c_mid_run_removes_everything_and_exits_130(
+    kube: KubeCluster, tmp_path: Path, hostile: HostileServers
+) -> None:
+    values = example_values()
+    values["postgres"]["api"].update(host="127.0.0.1", port=hostile.hang)
+    command = [
+        sys.executable,
+        "-m",
+        "preflight",
+        "in-cluster",
+        str(write_values(tmp_path, values)),
+        "--kubeconfig",
+        str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
+        "--image",
+        IMAGE,
+        "--only",
+        "postgres.api",
+        "--timeout",
+        "60",
+    ]
+    env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": "", "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        runs = kube.server.fake.workloads.runs
+        run = wait_for(lambda: next((r for r in runs.values() if r.process), None))
+        time.sleep(1.0)  # the pod's checks are under way, its log followed
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "removed 3 objects" in stderr
+    assert run_objects(kube) == []
+    assert run.process is not None and run.process.poll() is not None  # the container stopped
+    assert "Traceback" not in stderr
+
+
+@needs_kubectl
+def test_keep_leaves_everything_and_its_removal_commands_work(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    result = in_cluster(kube, tmp_path, example_values(), "--only", "kubernetes", "--keep")
+    assert result.code == 0, result.stderr
+    kept = run_objects(kube)
+    assert sorted(o.split("/")[0] for o in kept) == sorted(CREATED_KINDS)
+    commands = [
+        line.removeprefix("in-cluster:   ")
+        for line in result.stderr.splitlines()
+        if line.startswith("in-cluster:   kubectl ")
+    ]
+    assert len(commands) == 2
+    config = tmp_path / "kubeconfig"
+    for command in commands:
+        removed = kubectl(config, tmp_path, *command.split()[1:], "--wait=false")
+        assert removed.returncode == 0, removed.stderr
+    assert run_objects(kube) == []
