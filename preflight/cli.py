@@ -161,6 +161,9 @@ bundle_option = click.option(
 @run_options
 @bundle_option
 @click.option("--report-frame", is_flag=True, hidden=True)  # the in-cluster pod's (frame.py)
+@click.option(  # the in-cluster Job's: the GPU probe pod's answer (gpu_probe_pod.py)
+    "--gpu-probe-result", type=click.Path(dir_okay=False, path_type=Path), hidden=True
+)
 def run(bundle: Path | None, **params: Any) -> None:
     """Run every check that applies to the values."""
     from preflight.commands.run import Invocation, execute

@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 
 from tests.cli import REPO_ROOT, CliResult, example_values, run_cli, write_values
+from tests.servers._kubernetes_workloads import pod_security_violations
 from tests.servers.hostile import HostileServers
 from tests.servers.kubernetes import KubeCluster, namespace
 from tests.servers.postgres import PostgresServer
+from tests.test_gpu_probe import FAKE_PYNVML
 from tests.test_kubernetes_server import kubectl, needs_kubectl
 from tests.test_kubernetes_workloads import wait_for
 from tests.test_postgres import database_values
@@ -130,6 +132,13 @@ def test_prints_the_same_report_as_run_with_the_same_exit_code(
     assert "runs on node cpu-1" in result.stderr and "removed 7 objects" in result.stderr
     assert postgres17.owner.password not in result.stdout + result.stderr
     assert postgres17.scratch_tables() == []
+    # No secret in any object it created but the values Secret (base64 there, as data).
+    created = kube.server.fake.workloads.created
+    assert [o["kind"] for o in created if postgres17.owner.password in json.dumps(o)] == []
+    (values_secret,) = [o for o in created if o["kind"] == "Secret"]
+    assert values_secret["immutable"] is True and set(values_secret["data"]) == {
+        "custom-values.yaml"
+    }
 
 
 def test_every_format_and_the_bundle_come_from_the_pods_report(
@@ -175,7 +184,7 @@ def test_every_format_and_the_bundle_come_from_the_pods_report(
     assert 'name="postgres.api"' in junit.read_text()
     # No RBAC without a cluster check: only the Secret, the ServiceAccount and the Job.
     created = [path for method, path, _ in kube.requests if method == "POST"]
-    assert [p.rsplit("/", 1)[1] for p in created[-3:]] == ["secrets", "serviceaccounts", "jobs"]
+    assert [p.rsplit("/", 1)[1] for p in created[-3:]] == ["serviceaccounts", "secrets", "jobs"]
     assert not any("rbac" in p for p in created)
 
 
@@ -219,6 +228,8 @@ def deny_creating_secrets(kube: KubeCluster) -> None:
     rules = [
         {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create", "delete"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts", "pods"], "verbs": ["*"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["*"], "verbs": ["*"]},
     ]
     kube.state.grants["kubernetes-admin"] = [(None, rule) for rule in rules]
 
@@ -287,6 +298,7 @@ def test_a_start_failure_is_one_line_with_its_fix_and_nothing_is_left(
     arrange(kube)
     values = example_values()
     values["s3"]["secretKey"] = "s3-secret-7731"
+    values["vision"]["enabled"] = False  # the Job's own pod (the GPU probe pod: below)
     result = in_cluster(kube, tmp_path, values, *args)
     assert result.code == 1, result.stdout + result.stderr
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -296,15 +308,38 @@ def test_a_start_failure_is_one_line_with_its_fix_and_nothing_is_left(
     kube.state.grants.clear()  # the fixture's check reads the store directly
 
 
-def test_the_pod_meets_the_restricted_pod_security_standard(
+def test_admission_rejecting_the_gpu_probe_pod_is_the_same_one_line(
     kube: KubeCluster, tmp_path: Path
 ) -> None:
+    deny_pods_by_pod_security(kube)
+    result = in_cluster(kube, tmp_path, example_values(), "--only", "gpu")
+    assert result.code == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith(
+        "error: Pod Security admission of namespace axion-sense rejected the pod: violates"
+    )
+    assert "removed 5 objects" in result.stderr  # the Job was never created
+
+
+@pytest.mark.parametrize("check", ["kubernetes", "gpu"])
+def test_the_pods_meet_the_restricted_pod_security_standard(
+    kube: KubeCluster, tmp_path: Path, gpu_driver: Path, check: str
+) -> None:
+    """The Job's pod and the GPU probe pod are admitted by a namespace enforcing `restricted`
+    (the fake evaluates the standard's checks on them)."""
     ns = namespace("axion-sense")
     ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
     kube.state.objects = [o for o in kube.state.objects if o["kind"] != "Namespace"] + [ns]
-    result = in_cluster(kube, tmp_path, example_values(), "--only", "kubernetes")
+    result = in_cluster(kube, tmp_path, example_values(), "--only", check)
     assert result.code == 0, result.stderr
-    assert verdicts(result.stdout) == ["PASS values", "PASS kubernetes"]
+    assert verdicts(result.stdout) == ["PASS values", f"PASS {check}"]
+    specs = [
+        o["spec"]["template"]["spec"] if o["kind"] == "Job" else o["spec"]
+        for o in kube.server.fake.workloads.created
+        if o["kind"] in ("Job", "Pod")
+    ]
+    assert len(specs) == (2 if check == "gpu" else 1)
+    assert all(pod_security_violations(spec, "restricted") == [] for spec in specs)
 
 
 def test_a_pull_secret_lets_the_private_image_be_pulled(kube: KubeCluster, tmp_path: Path) -> None:
@@ -405,3 +440,77 @@ def test_keep_leaves_everything_and_its_removal_commands_work(
         removed = kubectl(config, tmp_path, *command.split()[1:], "--wait=false")
         assert removed.returncode == 0, removed.stderr
     assert run_objects(kube) == []
+
+
+# --- the GPU probe pod -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def gpu_driver(kube: KubeCluster, tmp_path: Path) -> Path:
+    """The NVIDIA driver as the container runtime would mount it into a GPU pod: here the
+    FAKE pynvml of tests/test_gpu_probe.py (NVML's calls, nvidia-ml-py's names)."""
+    folder = tmp_path / "nvidia-driver"
+    folder.mkdir()
+    (folder / "pynvml.py").write_text(FAKE_PYNVML)
+    kube.server.fake.workloads.settings.gpu_driver = folder
+    return folder
+
+
+def gpu_step(result: CliResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `gpu` check of a JSON report and its probe-pod step."""
+    entry = result.check("gpu")
+    steps = {s["name"]: s for s in entry["steps"]}
+    assert list(steps)[-1] == "probe-pod", entry
+    return entry, steps["probe-pod"]
+
+
+def test_the_gpu_probe_pod_proves_the_driver_where_triton_runs(
+    kube: KubeCluster, tmp_path: Path, gpu_driver: Path
+) -> None:
+    values = example_values()
+    values["vision"]["triton"]["nodeSelector"] = {"nvidia.com/gpu.present": "true"}
+    result = in_cluster(kube, tmp_path, values, "--only", "gpu", "--format", "json")
+    assert result.code == 0, result.stderr
+    entry, step = gpu_step(result)
+    assert step["status"] == "pass"
+    assert step["detail"] == (
+        "on node gpu-1: NVIDIA driver 550.54.15, CUDA 12.4, NVIDIA L4 (23034 MiB), "
+        "NVIDIA A100-SXM4-80GB (81920 MiB)"
+    )
+    assert entry["facts"]["probe_pod"]["node"] == "gpu-1"
+    assert "GPU probe pod on node gpu-1: 2 GPU(s), driver 550.54.15" in result.stderr
+    # The probe pod asked for one GPU, was placed by Triton's values, ran without a token.
+    probe = next(body for body in kube.server.fake.workloads.created if body["kind"] == "Pod")
+    assert probe["spec"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert probe["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert probe["spec"]["automountServiceAccountToken"] is False
+
+
+def test_a_gpu_node_without_a_working_driver_fails_the_gpu_check(
+    kube: KubeCluster, tmp_path: Path, gpu_driver: Path
+) -> None:
+    kube.server.fake.workloads.settings.broken_driver_nodes.add("gpu-1")
+    result = in_cluster(kube, tmp_path, example_values(), "--only", "gpu", "--format", "json")
+    assert result.code == 3, result.stderr
+    entry, step = gpu_step(result)
+    assert entry["status"] == "fail" and step["status"] == "fail"
+    assert step["detail"].startswith(
+        "on node gpu-1, a pod given a GPU sees no working driver: no NVIDIA driver here"
+    )
+    assert "nvidia-uvm" in step["remediation"]
+
+
+def test_a_probe_pod_that_stays_pending_gives_the_schedulers_reason(
+    kube: KubeCluster, tmp_path: Path, gpu_driver: Path
+) -> None:
+    gpu_node = next(o for o in kube.state.objects if o["metadata"]["name"] == "gpu-1")
+    gpu_node["status"]["allocatable"] = {**gpu_node["status"]["allocatable"], "memory": "64Mi"}
+    result = in_cluster(kube, tmp_path, example_values(), "--only", "gpu", "--format", "json")
+    assert result.code == 3, result.stderr
+    _, step = gpu_step(result)
+    assert step["detail"] == (
+        "a pod asking for 1 nvidia.com/gpu with Triton's tolerations, nodeSelector and affinity "
+        "did not run: the pod cannot be scheduled: 0/2 nodes are available: 1 Insufficient "
+        "memory, 1 Insufficient nvidia.com/gpu. preemption: 0/2 nodes are available: 2 "
+        "Preemption is not helpful for scheduling."
+    )

@@ -225,3 +225,22 @@ def test_an_unschedulable_pod_says_why_as_the_scheduler_does(
     condition = wait_for(unscheduled)
     assert (condition.status, condition.reason) == ("False", "Unschedulable")
     assert condition.message.startswith("0/2 nodes are available: 2 Insufficient cpu.")
+
+
+def test_pod_security_restricted_finds_what_a_pod_misses() -> None:
+    from tests.servers._kubernetes_workloads import pod_security_violations
+
+    spec = {
+        "containers": [{"name": "c", "image": "x", "securityContext": {"privileged": True}}],
+        "volumes": [{"name": "h", "hostPath": {"path": "/"}}],
+    }
+    found = pod_security_violations(spec, "restricted")
+    assert [problem.split(" (")[0] for problem in found] == [
+        "privileged",
+        "allowPrivilegeEscalation != false",
+        "unrestricted capabilities",
+        "runAsNonRoot != true",
+        "seccompProfile",
+        "restricted volume types",
+    ]
+    assert pod_security_violations(spec, "baseline") == [found[0]]

@@ -192,6 +192,31 @@ class Cluster:
             yield pending.decode("utf-8", "replace")
 
 
+def admission_rejection(message: str, namespace: str) -> ClusterError | None:
+    """Admission's words (Pod Security, ResourceQuota, a policy webhook) as a cause and fix;
+    None when the message is not an admission rejection."""
+    what = message.split("forbidden: ", 1)[-1]
+    if "violates PodSecurity" in message:
+        return ClusterError(
+            f"Pod Security admission of namespace {namespace} rejected the pod: {what}",
+            "the pod meets the `restricted` standard as printed by `sense-preflight job`; "
+            "check the namespace's pod-security.kubernetes.io labels, or ask for an exemption",
+        )
+    if "exceeded quota" in message:
+        return ClusterError(
+            f"the ResourceQuota of namespace {namespace} has no room for the pod: {what}",
+            "free quota in the namespace (the Job's pod template has the pod's requests and "
+            "limits: sense-preflight job prints it), or run in another --namespace",
+        )
+    if "admission webhook" in message:
+        return ClusterError(
+            f"an admission webhook rejected the preflight: {what}",
+            "ask the cluster's admins to admit its objects, or apply `sense-preflight job`'s "
+            "manifests through your own pipeline",
+        )
+    return None
+
+
 def api_error(exc: Any, verb: str, kind: Kind, namespace: str) -> ClusterError:
     """One line for an API error: RBAC (which verb on which resource), a missing namespace,
     an admission rejection, credentials, or the server's own message."""
@@ -213,13 +238,9 @@ def api_error(exc: Any, verb: str, kind: Kind, namespace: str) -> ClusterError:
             f"namespace {namespace} does not exist",
             f"create it (kubectl create namespace {namespace}) or give --namespace",
         )
-    if "admission webhook" in message or "violates PodSecurity" in message:
-        return ClusterError(
-            f"admission rejected the {kind.plural[:-1]}: {message}",
-            "ask the cluster's admins to admit the preflight's objects (its pod meets the "
-            "`restricted` Pod Security Standard), or apply `sense-preflight job`'s manifests "
-            "through your own pipeline",
-        )
+    rejected = admission_rejection(message, namespace)
+    if rejected is not None:
+        return rejected
     if exc.status == 403:
         denied = _FORBIDDEN.search(message)
         user = f'User "{denied["user"]}"' if denied else "you"

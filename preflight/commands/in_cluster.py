@@ -3,7 +3,8 @@
 The values are merged here exactly as `run` merges them (so `--set` secrets never touch a
 file) and go into a Secret; a ServiceAccount, the read-only RBAC of the selected cluster checks
 (`sense-preflight job`'s manifests) and the Job follow, all named `sense-preflight-<random>`
-and labelled with that name. The pod's log is shown as it comes; the report framed at its end
+and labelled with that name; with the `gpu` check, a GPU probe pod runs first
+(gpu_probe_pod.py). The pod's log is shown as it comes; the report framed at its end
 (preflight.report.frame) is rendered here like `run`'s, and the exit code is the preflight's.
 Whatever happens — a failure, the deadline, Ctrl-C — everything created is deleted again,
 unless `--keep`.
@@ -12,18 +13,20 @@ unless `--keep`.
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import click
 import yaml
 
+from preflight.commands import gpu_probe_pod
 from preflight.commands import job as job_manifests
 from preflight.commands.cluster_client import Cluster, ClusterError, Manifest
 from preflight.commands.run import Invocation, Output, _selected
@@ -55,6 +58,14 @@ class Target:
     start_timeout_s: float = 300.0
 
 
+@dataclass(frozen=True)
+class Wants:
+    """What the selected checks need beside the Job: RBAC (cluster checks), the GPU probe."""
+
+    rbac: bool
+    gpu_probe: bool
+
+
 @dataclass
 class Created:
     """What this run created, in order (deleted in reverse)."""
@@ -73,8 +84,14 @@ def execute(call: Invocation, target: Target) -> int:
     checks = _selected(values, values_check, call.only, call.skip)  # unknown ids: exit 2
     redact = Redactor.for_values(values.data)
     say = _say(redact)
-    wants_rbac = any(check.id.split(".")[0] in CLUSTER_CHECKS for check in checks)
-    spec, objects = plan(call, target, values, wants_rbac)
+    wants = Wants(
+        rbac=any(check.id.split(".")[0] in CLUSTER_CHECKS for check in checks),
+        gpu_probe=any(
+            check.id == "gpu" and (check.applies is None or check.applies(values) is None)
+            for check in checks
+        ),
+    )
+    spec, data = plan(call, target, values)
     try:
         cluster = Cluster.connect(call.options.kubeconfig, call.options.context, spec.namespace)
     except ClusterError as exc:
@@ -82,14 +99,22 @@ def execute(call: Invocation, target: Target) -> int:
     say(f"run {spec.name} in namespace {spec.namespace} of {cluster.server}, image {spec.image}")
     created = Created()
     try:
-        report, node, pod = _run(cluster, spec, objects, created, call, target, say)
+        report, node, pod = _run(cluster, spec, data, values, wants, created, call, target, say)
         code = exit_code(report, call.strict)
         _render(report, call, values, redact, where={"in_cluster": True, "node": node, "pod": pod})
     except ClusterError as exc:
         code = _failed(exc, redact)
+    except OSError as exc:
+        code = _failed(
+            ClusterError(f"cannot write {exc.filename}: {exc.strerror}", "fix the path"), redact
+        )
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         code = EXIT_INTERRUPTED
+    except Exception as exc:  # never a traceback, never a secret
+        code = _failed(
+            ClusterError(f"internal error: {type(exc).__name__}: {exc}", "report it"), redact
+        )
     finally:
         with _uninterrupted():
             _clean_up(cluster, spec, created, target.keep, say)
@@ -97,10 +122,10 @@ def execute(call: Invocation, target: Target) -> int:
 
 
 def plan(
-    call: Invocation, target: Target, values: Values, wants_rbac: bool
-) -> tuple[job_manifests.JobSpec, list[Manifest]]:
-    """The run's objects: the values Secret, then `sense-preflight job`'s manifests (without
-    RBAC when no cluster check runs), all under one unique name."""
+    call: Invocation, target: Target, values: Values
+) -> tuple[job_manifests.JobSpec, dict[str, str]]:
+    """The run's Job (one unique name for everything) and what its Secret holds: the merged
+    values (and the --ca-bundle)."""
     name = f"sense-preflight-{secrets.token_hex(4)}"
     options = call.options
     args = [
@@ -125,7 +150,12 @@ def plan(
         run_args=tuple(args),
         active_deadline_seconds=int(target.start_timeout_s + options.timeout_s + RUN_GRACE_S),
     )
-    secret: Manifest = {
+    return spec, data
+
+
+def secret(spec: job_manifests.JobSpec, data: dict[str, str]) -> Manifest:
+    """The Secret the Job mounts (immutable; never printed)."""
+    return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
@@ -137,27 +167,35 @@ def plan(
         "immutable": True,
         "data": {key: base64.b64encode(text.encode()).decode() for key, text in data.items()},
     }
-    manifests = job_manifests.manifests(spec)
-    if not wants_rbac:
-        manifests = [m for m in manifests if m["kind"] not in RBAC_KINDS]
-    return spec, [secret, *manifests]
 
 
 def _run(
     cluster: Cluster,
     spec: job_manifests.JobSpec,
-    objects: list[Manifest],
+    data: dict[str, str],
+    values: Values,
+    wants: Wants,
     created: Created,
     call: Invocation,
     target: Target,
     say: Callable[[str], None],
 ) -> tuple[Report, str, str]:
-    """Create, wait for the pod, follow its log; the report, the node and the pod."""
-    for manifest in objects:
-        cluster.create(manifest)
-        created.add(manifest)
+    """Create, (probe the GPU,) wait for the pod, follow its log; the report, node and pod."""
+    start_by = time.monotonic() + target.start_timeout_s
+    for manifest in job_manifests.manifests(spec)[:-1]:  # all but the Job
+        if wants.rbac or manifest["kind"] not in RBAC_KINDS:
+            _create(cluster, manifest, created)
+    if wants.gpu_probe:
+        answer = _probe_gpu(cluster, spec, values, created, start_by, say)
+        data = {**data, gpu_probe_pod.PROBE_KEY: json.dumps(answer)}
+        spec = replace(
+            spec, run_args=(*spec.run_args, "--gpu-probe-result", gpu_probe_pod.PROBE_FILE)
+        )
+    for manifest in (secret(spec, data), job_manifests.job(spec)):
+        _create(cluster, manifest, created)
     say("created " + ", ".join(f"{kind}/{name}" for kind, name in created.objects))
-    pod = _started(cluster, spec, time.monotonic() + target.start_timeout_s, say)
+    start_by = time.monotonic() + target.start_timeout_s
+    pod = _started(cluster, spec, f"job-name={spec.name}", spec.name, start_by, say)
     name, node = pod["metadata"]["name"], pod["spec"].get("nodeName", "")
     say(f"pod {name} runs on node {node}")
     stream = sys.stdout if call.format == "text" or call.output is not None else sys.stderr
@@ -168,7 +206,7 @@ def _run(
         stream.flush()
 
     framed = frame.split(cluster.log(name, CONTAINER, True, budget), show)
-    ended = _ended(cluster, spec.name, name, time.monotonic() + budget)
+    ended = _ended(cluster, f"job-name={spec.name}", name, time.monotonic() + budget)
     if framed.report is None:  # the stream broke off: read the whole log once more
         framed = frame.split(cluster.log(name, CONTAINER, False, budget), lambda _: None)
     if framed.report is None:
@@ -179,20 +217,65 @@ def _run(
     return framed.report, framed.node or node, name
 
 
+def _create(cluster: Cluster, manifest: Manifest, created: Created) -> None:
+    cluster.create(manifest)
+    created.add(manifest)
+
+
+def _probe_gpu(
+    cluster: Cluster,
+    spec: job_manifests.JobSpec,
+    values: Values,
+    created: Created,
+    deadline: float,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Run the GPU probe pod to its end (then remove it); its answer for the `gpu` check."""
+    pod = gpu_probe_pod.manifest(spec, values.get("vision.triton") or {})
+    name = pod["metadata"]["name"]
+    selector = f"{gpu_probe_pod.ROLE_LABEL}=gpu-probe,app.kubernetes.io/instance={spec.name}"
+    _create(cluster, pod, created)
+    say(f"GPU probe pod {name}: 1 {gpu_probe_pod.GPU}, Triton's tolerations and selectors")
+    try:
+        try:
+            found = _started(cluster, spec, selector, None, deadline, say)
+        except ClusterError as exc:
+            return gpu_probe_pod.not_run(name, "", exc.cause)
+        node = found["spec"].get("nodeName", "")
+        code = _ended(cluster, selector, name, deadline)
+        log = "\n".join(cluster.log(name, CONTAINER, False, RUN_GRACE_S))
+        answer = gpu_probe_pod.ran(name, node, log, code)
+        gpu = answer["gpu"]
+        seen = (
+            f"{len(gpu['gpus'])} GPU(s), driver {gpu.get('driver')}"
+            if gpu["gpus"]
+            else gpu["error"]
+        )
+        say(f"GPU probe pod on node {node}: {seen}")
+        return answer
+    finally:
+        cluster.delete("Pod", name)  # the GPU is free again before the Job starts
+
+
 def _started(
-    cluster: Cluster, spec: job_manifests.JobSpec, deadline: float, say: Callable[[str], None]
+    cluster: Cluster,
+    spec: job_manifests.JobSpec,
+    selector: str,
+    job: str | None,
+    deadline: float,
+    say: Callable[[str], None],
 ) -> Manifest:
-    """Wait for the Job's pod to run (or to have run); a start failure raises its cause."""
+    """Wait for the pod (of the Job) to run or to have run; a start failure raises its cause."""
     shown = ""
     while True:
-        pods = cluster.list("Pod", labelSelector=f"job-name={spec.name}")
+        pods = cluster.list("Pod", labelSelector=selector)
         pod = pods[0] if pods else None
-        about = pod["metadata"]["name"] if pod else spec.name
+        about = pod["metadata"]["name"] if pod else (job or "")
         events = _events(cluster, about)
         if pod is None:
-            problem = job_rejection(events, spec.namespace)
+            problem = job_rejection(events, spec.namespace) if job else None
         else:
-            phase = pod["status"].get("phase", "Pending")
+            phase = (pod.get("status") or {}).get("phase", "Pending")
             if phase in ("Running", "Succeeded", "Failed"):
                 return pod
             problem = pod_problem(
@@ -217,13 +300,13 @@ def _started(
         time.sleep(POLL_S)
 
 
-def _ended(cluster: Cluster, job: str, pod: str, deadline: float) -> int:
+def _ended(cluster: Cluster, selector: str, pod: str, deadline: float) -> int:
     """The container's exit code once it has ended."""
     while True:
-        for found in cluster.list("Pod", labelSelector=f"job-name={job}"):
+        for found in cluster.list("Pod", labelSelector=selector):
             if found["metadata"]["name"] != pod:
                 continue
-            for container in found["status"].get("containerStatuses") or []:
+            for container in (found.get("status") or {}).get("containerStatuses") or []:
                 ended = (container.get("state") or {}).get("terminated")
                 if ended:
                     return int(ended.get("exitCode", EXIT_INTERNAL))

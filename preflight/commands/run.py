@@ -60,6 +60,7 @@ class Invocation:
                 context=params["context"],
                 in_cluster=params["in_cluster"],
                 registry_config=params["registry_config"],
+                gpu_probe=params.get("gpu_probe_result"),
             ),
             only=csv(params["only"]),
             skip=csv(params["skip"]),

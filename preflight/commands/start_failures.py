@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from preflight.commands.cluster_client import ClusterError
+from preflight.commands.cluster_client import ClusterError, admission_rejection
 
 Obj = dict[str, Any]
 
@@ -23,21 +23,7 @@ def job_rejection(events: Sequence[Obj], namespace: str) -> ClusterError | None:
         if event.get("reason") != "FailedCreate":
             continue
         message = str(event.get("message") or "")
-        if "violates PodSecurity" in message:
-            return ClusterError(
-                f"Pod Security admission of namespace {namespace} rejected the pod: "
-                f"{_after(message, 'forbidden: ')}",
-                "the pod meets the `restricted` standard as printed by `sense-preflight job`; "
-                "check the namespace's pod-security.kubernetes.io labels, or ask for an exemption",
-            )
-        if "exceeded quota" in message:
-            return ClusterError(
-                f"the ResourceQuota of namespace {namespace} has no room for the pod: "
-                f"{_after(message, 'forbidden: ')}",
-                "free quota in the namespace (the Job's pod template has the pod's requests and "
-                "limits: sense-preflight job prints it), or run in another --namespace",
-            )
-        return ClusterError(
+        return admission_rejection(message, namespace) or ClusterError(
             f"the pod could not be created: {_after(message, 'Error creating: ')}",
             "an admission policy of the cluster rejects it: ask its admins to admit it",
         )

@@ -25,3 +25,5 @@ class RunOptions:
     context: str | None = None
     in_cluster: bool = False
     registry_config: Path | None = None
+    #: The GPU probe pod's answer, given to the in-cluster Job (commands/gpu_probe_pod.py).
+    gpu_probe: Path | None = None

@@ -80,6 +80,10 @@ class WorkloadSettings:
     #: When set, admission rejects every pod with this message ({pod} is its name): Pod
     #: Security admission's or a ResourceQuota's words, as the job controller's Event shows.
     pod_rejection: str = ""
+    #: A folder with the `pynvml` stand-in that the NVIDIA container runtime "mounts" into a pod
+    #: given a GPU (None: no node has a working driver), and nodes whose driver is broken.
+    gpu_driver: Path | None = None
+    broken_driver_nodes: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -190,6 +194,8 @@ class Workloads:
         self.runs: dict[tuple[str, str], PodRun] = {}
         #: Service-account users whose tokens the kubelet issued: RBAC from the stored objects.
         self.kubelet_users: set[str] = set()
+        #: Every object created through the API, as stored (kept after its deletion).
+        self.created: list[Obj] = []
         self._versions = itertools.count(100)
 
     def reset(self, images: Mapping[str, str | None] | None = None) -> None:
@@ -198,6 +204,7 @@ class Workloads:
             self._stop(run)
         self.runs.clear()
         self.kubelet_users.clear()
+        self.created.clear()
         self.settings = WorkloadSettings(images=dict(images or {}))
 
     # The store.
@@ -381,9 +388,16 @@ class Workloads:
             obj.setdefault("type", "Opaque")
         if resource.kind == "Job":
             self._prepare_job(obj)
+        if resource.kind == "Pod":
+            rejection = self._admission(str(ns), name, obj.get("spec") or {})
+            if rejection:
+                return 403, status(403, "Forbidden", rejection, {"name": name, "kind": "pods"})
+            obj["status"] = {"phase": "Pending", "qosClass": "Burstable", "conditions": []}
         self._store(obj)
-        if resource.kind == "Job":
-            threading.Thread(target=self._run_job, args=(obj,), daemon=True).start()
+        self.created.append(obj)
+        if resource.kind in ("Job", "Pod"):
+            run = self._run_job if resource.kind == "Job" else self._lifecycle
+            threading.Thread(target=run, args=(obj,), daemon=True).start()
         return 201, obj
 
     def delete(self, resource: Resource, ns: str | None, name: str, policy: str | None) -> Answer:
@@ -507,13 +521,9 @@ class Workloads:
                 "status": {"phase": "Pending", "qosClass": "Burstable", "conditions": []},
             }
         )
-        self.runs[(ns, pod_name)] = run = PodRun()
         self.event(job, "SuccessfulCreate", f"Created pod: {pod_name}")
         self.touch(job, status={"active": 1, "startTime": now(), "ready": 0})
-        node = self._schedule(pod)
-        if node is None or not self._pull(pod, run):
-            return
-        code = self._start(pod, run, node)
+        code = self._lifecycle(pod)
         if code is None:
             return
         succeeded = code == 0
@@ -531,6 +541,15 @@ class Workloads:
             self.event(
                 job, "BackoffLimitExceeded", "Job has reached the specified backoff limit", True
             )
+
+    def _lifecycle(self, pod: Obj) -> int | None:
+        """Schedule, pull, run: the container's exit code (None when it never ended)."""
+        meta = pod["metadata"]
+        self.runs[(meta["namespace"], meta["name"])] = run = PodRun()
+        node = self._schedule(pod)
+        if node is None or not self._pull(pod, run):
+            return None
+        return self._start(pod, run, node)
 
     def _admission(self, ns: str, pod_name: str, spec: Obj) -> str:
         """Why admission rejects the pod ("" when it admits it)."""
@@ -748,6 +767,10 @@ class Workloads:
             env[item["name"]] = (
                 fields.get(ref.get("fieldPath", ""), "") if ref else host(item.get("value", ""))
             )
+        if self._driver_mounted(container, node) and self.settings.gpu_driver is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(self.settings.gpu_driver), env.get("PYTHONPATH")])
+            )
         env.update(
             KUBERNETES_SERVICE_HOST="127.0.0.1",
             KUBERNETES_SERVICE_PORT=str(self.fake.port),
@@ -761,6 +784,15 @@ class Workloads:
         if command[0] == "sense-preflight":
             command = [*PREFLIGHT, *command[1:]]
         return [host(part) for part in command], env
+
+    def _driver_mounted(self, container: Obj, node: str) -> bool:
+        """Whether the NVIDIA runtime gives this container the driver: it asks for a GPU on a
+        node that has one and a working driver."""
+        limits = (container.get("resources") or {}).get("limits") or {}
+        found = self.find("Node", node, None) or {"status": {}}
+        has = quantity((found["status"].get("allocatable") or {}).get("nvidia.com/gpu", 0))
+        wanted = quantity(limits.get("nvidia.com/gpu", 0))
+        return 0 < wanted <= has and node not in self.settings.broken_driver_nodes
 
     def _set_status(self, pod: Obj, **changes: Any) -> None:
         self.touch(pod, status={**pod["status"], **changes})
