@@ -218,8 +218,14 @@ def _run(
 
 
 def _create(cluster: Cluster, manifest: Manifest, created: Created) -> None:
-    cluster.create(manifest)
+    """Create one object, recorded first: a Ctrl-C while the request is under way may leave
+    it created, and then it is deleted too (a 404 then is fine)."""
     created.add(manifest)
+    try:
+        cluster.create(manifest)
+    except ClusterError:  # the API server refused it: nothing to delete
+        created.objects.pop()
+        raise
 
 
 def _probe_gpu(

@@ -760,12 +760,13 @@ def kube_apiserver(test_ca: trustme.CA, session_dir: Path) -> Iterator[KubeApiSe
 
 
 @pytest.fixture
-def kube(kube_apiserver: KubeApiServer) -> KubeCluster:
-    """The fake cluster, reset to `default_state()` for this test."""
+def kube(kube_apiserver: KubeApiServer) -> Iterator[KubeCluster]:
+    """The fake cluster, reset to `default_state()` for this test (its pods stopped after)."""
     kube_apiserver.fake.state = default_state()
     kube_apiserver.fake.requests.clear()
     kube_apiserver.fake.workloads.reset()
-    return KubeCluster(kube_apiserver)
+    yield KubeCluster(kube_apiserver)
+    kube_apiserver.fake.workloads.reset()
 
 
 def run_preflight(
