@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.cli import example_values, run_cli, write_values
+from tests.servers.hostile import HostileServers
 from tests.servers.kubernetes import KubeCluster
 from tests.test_kubernetes_server import kubectl, needs_kubectl
 
@@ -244,3 +245,49 @@ def test_pod_security_restricted_finds_what_a_pod_misses() -> None:
         "restricted volume types",
     ]
     assert pod_security_violations(spec, "baseline") == [found[0]]
+
+
+@needs_kubectl
+def test_kubectl_waits_on_a_running_job_through_a_watch_and_follows_its_log(
+    kube: KubeCluster, tmp_path: Path, hostile: HostileServers
+) -> None:
+    """The pod's check hangs until its --timeout: kubectl wait must watch the Job fail."""
+    kube.server.fake.workloads.settings.images[IMAGE] = None
+    values = example_values()
+    values["postgres"]["api"].update(host="127.0.0.1", port=hostile.hang)
+    path = write_values(tmp_path, values)
+    printed = run_cli(
+        "job", "-f", path, "--image", IMAGE, "--only", "postgres.api", "--timeout", "3"
+    )
+    manifests = tmp_path / "job.yaml"
+    manifests.write_text(printed.stdout)
+    config = kube.write_kubeconfig(tmp_path / "config")
+    ns = ("-n", "axion-sense")
+    kubectl(
+        config,
+        tmp_path,
+        *ns,
+        "create",
+        "secret",
+        "generic",
+        "sense-preflight-values",
+        f"--from-file=custom-values.yaml={path}",
+    )
+    assert (
+        kubectl(config, tmp_path, "apply", "--validate=false", "-f", str(manifests)).returncode == 0
+    )
+
+    waited = kubectl(
+        config,
+        tmp_path,
+        *ns,
+        "wait",
+        "--for=condition=failed",
+        "--timeout=60s",
+        "job/sense-preflight",
+    )
+    assert waited.returncode == 0, waited.stderr
+    assert "job.batch/sense-preflight condition met" in waited.stdout
+    followed = kubectl(config, tmp_path, *ns, "logs", "-f", "job/sense-preflight")
+    assert "FAIL  postgres.api" in followed.stdout, followed.stdout + followed.stderr
+    assert kubectl(config, tmp_path, "delete", "--wait=false", "-f", str(manifests)).returncode == 0
