@@ -145,11 +145,14 @@ def test_every_format_and_the_bundle_come_from_the_pods_report(
     kube: KubeCluster, tmp_path: Path, postgres17: PostgresServer
 ) -> None:
     values = values_with_postgres(postgres17)
+    del values["postgres"]["api"]["password"]  # given with --set: it never touches a file here
     junit, bundle = tmp_path / "report.xml", tmp_path / "bundle.tar.gz"
     result = in_cluster(
         kube,
         tmp_path,
         values,
+        "--set",
+        f"postgres.api.password={postgres17.owner.password}",
         "--only",
         "postgres.api",
         "--format",
@@ -177,7 +180,15 @@ def test_every_format_and_the_bundle_come_from_the_pods_report(
     assert all(secret not in text for text in [*members.values(), result.stdout, result.stderr])
 
     as_junit = in_cluster(
-        kube, tmp_path, values, "--only", "postgres.api", "--format", "junit", "-o", str(junit)
+        kube,
+        tmp_path,
+        values_with_postgres(postgres17),
+        "--only",
+        "postgres.api",
+        "--format",
+        "junit",
+        "-o",
+        str(junit),
     )
     assert as_junit.code == 0, as_junit.stderr
     assert verdicts(as_junit.stdout) == ["PASS values", "PASS postgres.api"]  # the pod's log
