@@ -33,18 +33,18 @@ def of_kind(kube: KubeCluster, kind: str) -> list[dict[str, Any]]:
     return [o for o in kube.state.objects if o["kind"] == kind]
 
 
-@needs_kubectl
-def test_kubectl_applies_the_job_waits_for_it_reads_its_log_and_deletes_it(
-    kube: KubeCluster, tmp_path: Path
-) -> None:
+def applied_job(
+    kube: KubeCluster, tmp_path: Path, values: dict[str, Any], *job_args: str
+) -> tuple[Path, Path, str]:
+    """`sense-preflight job` manifests and the values Secret, applied with the real kubectl:
+    (kubeconfig, manifests file, kubectl apply's output)."""
     kube.server.fake.workloads.settings.images[IMAGE] = None
-    values = write_values(tmp_path, example_values())
-    printed = run_cli("job", "-f", values, "--image", IMAGE, "--only", "kubernetes")
+    path = write_values(tmp_path, values)
+    printed = run_cli("job", "-f", path, "--image", IMAGE, *job_args)
     assert printed.code == 0, printed.stderr
     manifests = tmp_path / "job.yaml"
     manifests.write_text(printed.stdout)
     config = kube.write_kubeconfig(tmp_path / "config")
-
     secret = kubectl(
         config,
         tmp_path,
@@ -54,28 +54,41 @@ def test_kubectl_applies_the_job_waits_for_it_reads_its_log_and_deletes_it(
         "secret",
         "generic",
         "sense-preflight-values",
-        f"--from-file=custom-values.yaml={values}",
+        f"--from-file=custom-values.yaml={path}",
     )
     assert secret.returncode == 0, secret.stderr
     applied = kubectl(config, tmp_path, "apply", "--validate=false", "-f", str(manifests))
     assert applied.returncode == 0, applied.stderr
-    assert "job.batch/sense-preflight created" in applied.stdout
-    assert "clusterrole.rbac.authorization.k8s.io/sense-preflight-axion-sense created" in (
-        applied.stdout
-    )
+    return config, manifests, applied.stdout
 
+
+def wait_for_condition(config: Path, tmp_path: Path, condition: str) -> None:
+    """`kubectl wait --for=condition=...` on the Job (a watch while it runs)."""
     waited = kubectl(
         config,
         tmp_path,
         "-n",
         "axion-sense",
         "wait",
-        "--for=condition=complete",
+        f"--for=condition={condition}",
         "--timeout=60s",
         "job/sense-preflight",
     )
     assert waited.returncode == 0, waited.stderr
     assert "job.batch/sense-preflight condition met" in waited.stdout
+
+
+@needs_kubectl
+def test_kubectl_applies_the_job_waits_for_it_reads_its_log_and_deletes_it(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    config, manifests, applied = applied_job(
+        kube, tmp_path, example_values(), "--only", "kubernetes"
+    )
+    assert "job.batch/sense-preflight created" in applied
+    assert "clusterrole.rbac.authorization.k8s.io/sense-preflight-axion-sense created" in applied
+
+    wait_for_condition(config, tmp_path, "complete")
 
     jobs = kubectl(config, tmp_path, "-n", "axion-sense", "get", "jobs", "-o", "json")
     (job,) = json.loads(jobs.stdout)["items"]
@@ -252,42 +265,12 @@ def test_kubectl_waits_on_a_running_job_through_a_watch_and_follows_its_log(
     kube: KubeCluster, tmp_path: Path, hostile: HostileServers
 ) -> None:
     """The pod's check hangs until its --timeout: kubectl wait must watch the Job fail."""
-    kube.server.fake.workloads.settings.images[IMAGE] = None
     values = example_values()
     values["postgres"]["api"].update(host="127.0.0.1", port=hostile.hang)
-    path = write_values(tmp_path, values)
-    printed = run_cli(
-        "job", "-f", path, "--image", IMAGE, "--only", "postgres.api", "--timeout", "3"
-    )
-    manifests = tmp_path / "job.yaml"
-    manifests.write_text(printed.stdout)
-    config = kube.write_kubeconfig(tmp_path / "config")
+    job_args = ("--only", "postgres.api", "--timeout", "3")
+    config, manifests, _ = applied_job(kube, tmp_path, values, *job_args)
     ns = ("-n", "axion-sense")
-    kubectl(
-        config,
-        tmp_path,
-        *ns,
-        "create",
-        "secret",
-        "generic",
-        "sense-preflight-values",
-        f"--from-file=custom-values.yaml={path}",
-    )
-    assert (
-        kubectl(config, tmp_path, "apply", "--validate=false", "-f", str(manifests)).returncode == 0
-    )
-
-    waited = kubectl(
-        config,
-        tmp_path,
-        *ns,
-        "wait",
-        "--for=condition=failed",
-        "--timeout=60s",
-        "job/sense-preflight",
-    )
-    assert waited.returncode == 0, waited.stderr
-    assert "job.batch/sense-preflight condition met" in waited.stdout
+    wait_for_condition(config, tmp_path, "failed")
     followed = kubectl(config, tmp_path, *ns, "logs", "-f", "job/sense-preflight")
     assert "FAIL  postgres.api" in followed.stdout, followed.stdout + followed.stderr
     assert kubectl(config, tmp_path, "delete", "--wait=false", "-f", str(manifests)).returncode == 0
