@@ -48,7 +48,7 @@ def test_validate_the_example_values(preflight_image: Image) -> None:
     with container(preflight_image.name) as ctr:
         result = ctr.run("sense-preflight", "validate", VALUES, volumes=[(EXAMPLE_VALUES, VALUES)])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("PASS  values")
+    assert result.stdout.startswith(("PASS  values", "WARN  values"))  # WARN: placeholders
 
 
 def run_postgres_check(ctr: Container, values: Path, **flags: Any) -> dict[str, Any]:
