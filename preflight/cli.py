@@ -211,14 +211,21 @@ run_options = _apply(
 )
 
 
+bundle_option = click.option(
+    "--bundle",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a redacted support bundle (.tar.gz).",
+)
+
+
 @main.command()
 @values_options
 @source_options
 @run_options
-@click.option(
-    "--bundle",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write a redacted support bundle (.tar.gz).",
+@bundle_option
+@click.option("--report-frame", is_flag=True, hidden=True)  # the in-cluster pod's (frame.py)
+@click.option(  # the in-cluster Job's: the GPU probe pod's answer (gpu_probe_pod.py)
+    "--gpu-probe-result", type=click.Path(dir_okay=False, path_type=Path), hidden=True
 )
 def run(bundle: Path | None, **params: Any) -> None:
     """Run every check that applies to the values."""
@@ -457,6 +464,50 @@ def helm_command(args: tuple[str, ...]) -> None:
     argv = run_args(args, os.environ)
     if argv is not None:
         run.main(argv, prog_name="sense-preflight run")
+
+
+@main.command(name="in-cluster")
+@values_options
+@source_options
+@run_options
+@bundle_option
+@click.option("--image", default=DEFAULT_IMAGE, show_default=True, help="Image of sense-preflight.")
+@click.option(
+    "--image-pull-secret",
+    multiple=True,
+    metavar="NAME",
+    help="Secret in the namespace to pull --image with (repeatable).",
+)
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=1),
+    default=300,
+    show_default=True,
+    help="Seconds the pod may take to start (image pull, scheduling).",
+)
+@click.option("--keep", is_flag=True, help="Leave the run's objects for debugging.")
+def in_cluster(
+    bundle: Path | None,
+    image: str,
+    image_pull_secret: tuple[str, ...],
+    start_timeout: float,
+    keep: bool,
+    **params: Any,
+) -> None:
+    """Run the preflight as a Job in the cluster (--namespace) and bring its report back.
+
+    Same arguments as `run`. The values are merged here and go into a Secret; everything the
+    run creates is deleted at the end (also on failure and Ctrl-C) unless --keep.
+    """
+    from preflight.commands.common import fail
+    from preflight.commands.in_cluster import Target, execute
+    from preflight.commands.run import Invocation
+    from preflight.report.exit_codes import EXIT_BAD_INPUT
+
+    if params["in_cluster"] or params["registry_config"]:
+        fail(EXIT_BAD_INPUT, "--in-cluster and --registry-config do not apply to in-cluster")
+    target = Target(image, image_pull_secret, keep, start_timeout)
+    sys.exit(execute(Invocation.from_params(params, bundle), target))
 
 
 @main.command(name="gpu-probe")

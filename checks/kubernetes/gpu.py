@@ -3,11 +3,13 @@
 config → dns → tcp → tls → auth (checks/_kubernetes_api.py) → nodes (allocatable
 nvidia.com/gpu ≥ 1, facts from the GPU Feature Discovery labels) → device-plugin (an NVIDIA
 device-plugin / GPU Operator DaemonSet present and ready) → scheduling (Triton's tolerations,
-nodeSelector and node affinity accept at least one GPU node).
+nodeSelector and node affinity accept at least one GPU node) → probe-pod (in-cluster runs only:
+what `gpu-probe` saw in a pod placed like Triton with one GPU — preflight/commands/gpu_probe_pod.py).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from checks.kubernetes.api import Cluster, connect, rbac_step
@@ -71,6 +73,7 @@ def run(probe: Probe) -> None:
             return
         check_device_plugin(probe, cluster)
         check_scheduling(probe, gpu_nodes)
+        check_probe_pod(probe)
 
 
 def allocatable_gpus(node: dict[str, Any]) -> int:
@@ -174,6 +177,49 @@ def check_scheduling(probe: Probe, gpu_nodes: list[dict[str, Any]]) -> None:
                 "vision.triton.nodeSelector / affinity select a GPU node",
             )
         step.detail = f"Triton fits on {', '.join(fits)}"
+
+
+def check_probe_pod(probe: Probe) -> None:
+    """The GPU probe pod's answer (given by `sense-preflight in-cluster`): a pod placed like
+    Triton got a GPU and NVML saw a working driver there."""
+    path = probe.options.gpu_probe
+    if path is None:
+        return
+    with probe.step("probe-pod") as step:
+        try:
+            answer = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise StepFailed(
+                f"cannot read the GPU probe pod's answer ({path}): {exc}",
+                "run it again with sense-preflight in-cluster",
+            ) from None
+        node = answer.get("node") or "no node"
+        if not answer.get("ran"):
+            raise StepFailed(
+                f"a pod asking for 1 {GPU} with Triton's tolerations, nodeSelector and affinity "
+                f"did not run: {answer.get('why')}",
+                "make a GPU free on a node Triton's vision.triton values select (or fix what "
+                "the message names); Triton would not start either",
+            )
+        seen = answer.get("gpu") or {}
+        if seen.get("error") or not seen.get("gpus"):
+            raise StepFailed(
+                f"on node {node}, a pod given a GPU sees no working driver: "
+                f"{seen.get('error') or 'no GPU'}",
+                f"check the NVIDIA driver on {node} (nvidia-smi; the GPU Operator's validator; "
+                "the nvidia-uvm module loaded)",
+            )
+        gpus = seen["gpus"]
+        probe.facts["probe_pod"] = {
+            "node": node,
+            "driver": seen.get("driver"),
+            "cuda": seen.get("cuda"),
+            "gpus": [{"name": g.get("name"), "memory_mib": g.get("memory_mib")} for g in gpus],
+        }
+        step.detail = f"on node {node}: NVIDIA driver {seen.get('driver')}, CUDA " + (
+            f"{seen.get('cuda')}, "
+            + ", ".join(f"{g.get('name')} ({g.get('memory_mib')} MiB)" for g in gpus)
+        )
 
 
 def why_not_scheduled(node: dict[str, Any], triton: dict[str, Any]) -> list[str]:

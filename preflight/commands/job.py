@@ -37,6 +37,8 @@ class JobSpec:
     #: global.imagePullSecrets: the Secrets the `kubernetes` check reads (by name), also used
     #: to pull the preflight's own image.
     pull_secrets: tuple[str, ...] = ()
+    #: More Secrets to pull the preflight's own image with (never read by the checks).
+    image_pull_secrets: tuple[str, ...] = ()
     #: Extra `sense-preflight run` flags (--timeout, --only, --read-only, --strict…).
     run_args: tuple[str, ...] = ()
     #: What the selected checks read from the Kubernetes API: the Job's RBAC.
@@ -116,7 +118,11 @@ def pod_spec(spec: JobSpec, command: str, restart_policy: str) -> Manifest:
         ["--release", spec.release] if spec.release else ["--values", f"{VALUES_DIR}/{VALUES_KEY}"]
     )
     args = [command, *source, "--in-cluster", "--namespace", spec.namespace, *spec.run_args]
-    env = [{"name": "HOME", "value": "/tmp"}]
+    env: list[Manifest] = [
+        {"name": "HOME", "value": "/tmp"},
+        # the node, for the report and the support bundle (downward API)
+        {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+    ]
     if spec.release and _storage(spec) == "configmaps":
         env.append({"name": "HELM_DRIVER", "value": "configmap"})
     mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]
@@ -161,8 +167,9 @@ def pod_spec(spec: JobSpec, command: str, restart_policy: str) -> Manifest:
         ],
         "volumes": volumes,
     }
-    if spec.pull_secrets:
-        pod["imagePullSecrets"] = [{"name": name} for name in spec.pull_secrets]
+    pulls = dict.fromkeys((*spec.pull_secrets, *spec.image_pull_secrets))
+    if pulls:
+        pod["imagePullSecrets"] = [{"name": name} for name in pulls]
     return pod
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,15 @@ class Invocation:
     output: Path | None
     strict: bool
     bundle: Path | None
+    #: Also print the report framed for `sense-preflight in-cluster` (preflight.report.frame).
+    frame: bool = False
 
     @classmethod
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
-        options = run_options(params, params["timeout"], params["read_only"])
+        options = replace(
+            run_options(params, params["timeout"], params["read_only"]),
+            gpu_probe=params.get("gpu_probe_result"),
+        )
         return cls(
             inputs=inputs(params, options),
             options=options,
@@ -57,6 +62,7 @@ class Invocation:
             output=params["output"],
             strict=params["strict"],
             bundle=bundle,
+            frame=params.get("report_frame", False),
         )
 
 
@@ -92,6 +98,10 @@ def execute(call: Invocation) -> int:
             values_files=call.inputs.source.file_names,
         )
         output.write(report, redact, progress)
+        if call.frame:
+            from preflight.report.frame import render as framed
+
+            sys.stdout.write(framed(report, redact))
         if call.bundle is not None:
             size = write_bundle(
                 call.bundle, report, values.data if values else {}, call.options, redact

@@ -34,3 +34,5 @@ class RunOptions:
     in_cluster: bool = False
     registry_config: Path | None = None
     oidc_scope: str | None = None  # the scope the oidc check asks a client_credentials token for
+    #: The GPU probe pod's answer, given to the in-cluster Job (commands/gpu_probe_pod.py).
+    gpu_probe: Path | None = None

@@ -42,11 +42,17 @@ def environment(options: RunOptions) -> dict[str, Any]:
 
 
 def write_bundle(
-    path: Path, report: Report, values: Mapping[str, Any], options: RunOptions, redact: Redactor
+    path: Path,
+    report: Report,
+    values: Mapping[str, Any],
+    options: RunOptions,
+    redact: Redactor,
+    where: Mapping[str, Any] | None = None,
 ) -> int:
-    """Write the bundle; return its size in bytes. Every member passes through `redact`."""
+    """Write the bundle; return its size in bytes. Every member passes through `redact`.
+    `where` replaces parts of environment.json (an in-cluster run: the cluster, the node)."""
     clean_values = redact.values(dict(values))
-    env = environment(options)
+    env = {**environment(options), **(where or {})}
     members: dict[str, str] = {  # each through the safety net, none of it touching structure
         "report.json": rendered(report, "json", redact),
         "report.md": rendered(report, "markdown", redact),

@@ -16,8 +16,9 @@ fake, written from the Kubernetes API reference and checked with the real `kubec
   resourceNames; a list never matches a rule limited by resourceNames, as in Kubernetes);
 - bearer-token auth (the scheme read case-insensitively, as the apiserver does) and errors as
   `Status` objects: 401 for an unknown token, 403 for a resource the state forbids or for an
-  anonymous caller, 404 for a missing object or resource, 400 for a bad label selector,
-  405 for any write (the fake is read-only: client-side dry runs never write).
+  anonymous caller, 404 for a missing object or resource, 400 for a bad label or field selector;
+- writes, Jobs and their Pods (a job controller, a scheduler and a kubelet that runs the real
+  `sense-preflight`), pod logs, Events and watches: tests/servers/_kubernetes_workloads.py.
 
 The cluster's contents live in a `ClusterState` that each test may replace
 (`kube.state = ClusterState(...)`); the builders below (`node`, `daemonset`, …) make its objects.
@@ -42,6 +43,7 @@ import yaml
 
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers._http_fake import FakeHandler, FakeHttpServer
+from tests.servers._kubernetes_workloads import Workloads, fields_match, forbidden
 from tests.servers._tls import issue_cert
 
 Obj = dict[str, Any]
@@ -80,6 +82,8 @@ RESOURCES = (
     Resource("", "v1", "secrets", "Secret", True),
     Resource("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
+    Resource("", "v1", "pods", "Pod", True, ("po",)),
+    Resource("", "v1", "events", "Event", True, ("ev",)),
     Resource("apps", "v1", "daemonsets", "DaemonSet", True, ("ds",)),
     Resource("batch", "v1", "jobs", "Job", True),
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
@@ -399,6 +403,8 @@ class FakeKubeApiServer:
     def __init__(self, tls: ssl.SSLContext) -> None:
         self.state = default_state()
         self.requests: list[tuple[str, str, str]] = []  # (method, path, user)
+        self.workloads = Workloads(self)  # writes, Jobs, Pods, logs (_kubernetes_workloads.py)
+        self.ca_path: Path | None = None  # the CA, for the kubelet's service accounts
         fake = self
 
         class Handler(_Handler):
@@ -457,8 +463,12 @@ class FakeKubeApiServer:
     def _allowed(
         self, user: str, verb: str, resource: Resource, name: str | None, ns: str | None
     ) -> bool:
-        """Kubernetes RBAC: any rule of the user's grants allows the request."""
-        if user not in self.state.grants:
+        """Kubernetes RBAC: any rule of the user's grants (or, for the service accounts of the
+        fake kubelet's pods, of the stored bindings) allows the request."""
+        grants = self.state.grants.get(user)
+        if grants is None:
+            grants = self.workloads.bound_rules(user)
+        if grants is None:
             return True
         return any(
             (role_ns is None or role_ns == ns)
@@ -466,7 +476,7 @@ class FakeKubeApiServer:
             and {resource.plural, "*"} & set(rule.get("resources", []))
             and {verb, "*"} & set(rule.get("verbs", []))
             and (not rule.get("resourceNames") or name in rule["resourceNames"])
-            for role_ns, rule in self.state.grants[user]
+            for role_ns, rule in grants
         )
 
     def _version(self) -> Obj:
@@ -543,17 +553,7 @@ class FakeKubeApiServer:
             return 404, _status(404, "NotFound", "the server could not find the requested resource")
         verb = "get" if name else "list"
         if plural in self.state.forbidden or not self._allowed(user, verb, resource, name, ns):
-            scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
-            what = f'{plural} "{name}"' if name else plural
-            return 403, _status(
-                403,
-                "Forbidden",
-                f'{what} is forbidden: User "{user}" cannot {verb} resource "{plural}" '
-                f'in API group "{resource.group}" {scope}',
-                {"name": name, "group": resource.group, "kind": plural}
-                if name
-                else {"group": resource.group, "kind": plural},
-            )
+            return 403, forbidden(user, verb, resource, name, ns)
         items = [
             o
             for o in self._objects(resource.kind)
@@ -573,6 +573,7 @@ class FakeKubeApiServer:
         selector = query.get("labelSelector", "")
         try:
             items = [i for i in items if selector_matches(selector, i["metadata"]["labels"])]
+            items = [i for i in items if fields_match(query.get("fieldSelector", ""), i)]
         except ValueError as exc:
             return 400, _status(400, "BadRequest", str(exc))
         return 200, {
@@ -598,6 +599,9 @@ class _Handler(FakeHandler):
         return (scheme.lower() == "bearer" and user is not None), user
 
     def _send(self, code: int, body: Any) -> None:
+        if isinstance(body, Iterator):
+            self._stream(code, body)
+            return
         audit = {"Audit-Id": "00000000-0000-4000-8000-000000000000"}
         if isinstance(body, str):
             self.send(code, body.encode(), "text/plain; charset=utf-8", audit)
@@ -612,17 +616,29 @@ class _Handler(FakeHandler):
         if url.path in fake.state.stall:
             time.sleep(STALL_S)
             return
-        self.read_body()
+        raw = self.read_body()
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        path = url.path.rstrip("/") or "/"
         if not ok:
             self._send(401, _status(401, "Unauthorized", "Unauthorized"))
         elif self.command != "GET":
-            self._send(
-                405,
-                _status(405, "MethodNotAllowed", f"{self.command} is not supported by the fake"),
-            )
+            self._send(*fake.workloads.http_write(self.command, path, raw, query, user))
         else:
-            query = {k: v[0] for k, v in parse_qs(url.query).items()}
-            self._send(*fake.get(url.path.rstrip("/") or "/", query, user))
+            self._send(*(fake.workloads.http_get(path, query, user) or fake.get(path, query, user)))
+
+    def _stream(self, code: int, chunks: Iterator[bytes]) -> None:
+        """A chunked answer (a followed log, a watch), until it ends or the client leaves."""
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json" if code != 200 else "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
@@ -728,6 +744,7 @@ def kube_apiserver(test_ca: trustme.CA, session_dir: Path) -> Iterator[KubeApiSe
     """The fake kube-apiserver, started once per session in a thread of the test process."""
     certs = issue_cert(test_ca, session_dir / "kube-apiserver")
     fake = FakeKubeApiServer(certs.server_context())
+    fake.ca_path = certs.ca
     fake.start()
     try:
         yield KubeApiServer(
@@ -743,11 +760,13 @@ def kube_apiserver(test_ca: trustme.CA, session_dir: Path) -> Iterator[KubeApiSe
 
 
 @pytest.fixture
-def kube(kube_apiserver: KubeApiServer) -> KubeCluster:
-    """The fake cluster, reset to `default_state()` for this test."""
+def kube(kube_apiserver: KubeApiServer) -> Iterator[KubeCluster]:
+    """The fake cluster, reset to `default_state()` for this test (its pods stopped after)."""
     kube_apiserver.fake.state = default_state()
     kube_apiserver.fake.requests.clear()
-    return KubeCluster(kube_apiserver)
+    kube_apiserver.fake.workloads.reset()
+    yield KubeCluster(kube_apiserver)
+    kube_apiserver.fake.workloads.reset()
 
 
 def run_preflight(
