@@ -111,7 +111,8 @@ def test_kubectl_applies_the_job_waits_for_it_reads_its_log_and_deletes_it(
     logs = kubectl(config, tmp_path, "-n", "axion-sense", "logs", "job/sense-preflight")
     assert logs.returncode == 0, logs.stderr
     # The real preflight ran in the "pod", as its service account, with only the Job's RBAC.
-    assert logs.stdout.startswith("PASS  values")
+    assert logs.stdout.startswith("done  values: pass")  # progress, then the report
+    assert "\nPASS  values" in logs.stdout
     assert "PASS  kubernetes" in logs.stdout, logs.stdout
     assert any(
         user.startswith("system:serviceaccount:axion-sense:") for _, _, user in kube.requests
