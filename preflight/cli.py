@@ -150,6 +150,11 @@ run_options = _apply(
             metavar="SCOPE",
             help="Scope the oidc check asks a client_credentials token for (preflight only).",
         ),
+        click.option(
+            "--no-proxy",
+            is_flag=True,
+            help="Ignore HTTPS_PROXY/HTTP_PROXY/NO_PROXY: every request goes direct.",
+        ),
     ]
 )
 

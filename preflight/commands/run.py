@@ -17,13 +17,14 @@ from preflight import __version__
 from preflight.commands.common import csv, fail, source
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions
+from preflight.net.proxy import captured
 from preflight.report.exit_codes import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     exit_code,
 )
-from preflight.report.redact import REDACTED, Redactor
+from preflight.report.redact import REDACTED, Redactor, find_secrets, proxy_secrets
 from preflight.report.renderers import FORMATS
 from preflight.report.renderers.text import LiveProgress
 from preflight.report.result import CheckResult, Report, Status
@@ -59,6 +60,8 @@ class Invocation:
                 in_cluster=params["in_cluster"],
                 registry_config=params["registry_config"],
                 oidc_scope=params["oidc_scope"],
+                proxy_env=captured(os.environ),
+                use_proxy=not params["no_proxy"],
             ),
             only=csv(params["only"]),
             skip=csv(params["skip"]),
@@ -79,7 +82,9 @@ def execute(call: Invocation) -> int:
 
     started = time.monotonic()
     values, values_check = load_checked(call.source)
-    redact = Redactor.for_values(values.data if values else {})
+    redact = Redactor(
+        find_secrets(values.data if values else {}) | proxy_secrets(call.options.proxy_env)
+    )
     logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
     output = Output(call.format, call.output)
     try:

@@ -26,3 +26,5 @@ class RunOptions:
     in_cluster: bool = False
     registry_config: Path | None = None
     oidc_scope: str | None = None  # the scope the oidc check asks a client_credentials token for
+    proxy_env: tuple[tuple[str, str], ...] = ()  # the proxy variables set (preflight.net.proxy)
+    use_proxy: bool = True  # False under --no-proxy: every request goes direct

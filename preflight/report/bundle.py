@@ -1,7 +1,8 @@
 """The support bundle: everything support asks for first, in one redacted .tar.gz.
 
 report.json, report.md, values.yaml (every secret replaced by `<redacted>`, keys kept),
-environment.json (tool, Python, platform, in-cluster and namespace), and logs/<check>.log
+environment.json (tool, Python, platform, in-cluster and namespace, the proxy variables set
+with their credentials redacted and whether --no-proxy ignored them), and logs/<check>.log
 with the client libraries' log lines each check captured.
 """
 
@@ -22,7 +23,7 @@ import yaml
 
 from preflight import __version__
 from preflight.engine.options import RunOptions
-from preflight.report.redact import Redactor
+from preflight.report.redact import Redactor, proxy_variables
 from preflight.report.renderers.json_report import render_json
 from preflight.report.renderers.markdown import render_markdown
 from preflight.report.result import Report
@@ -40,6 +41,8 @@ def environment(options: RunOptions) -> dict[str, Any]:
         "namespace": options.namespace,
         "timeout_s": options.timeout_s,
         "read_only": options.read_only,
+        "proxy_variables": proxy_variables(options.proxy_env),
+        "proxy_used": options.use_proxy and bool(options.proxy_env),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

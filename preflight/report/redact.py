@@ -71,6 +71,36 @@ def _embedded_secrets(text: str) -> Iterable[str]:
             yield raw[1:-1].replace(quote_char * 2, quote_char)
 
 
+def proxy_secrets(variables: Iterable[tuple[str, str]]) -> set[str]:
+    """The credentials in proxy variables (HTTPS_PROXY=http://user:password@host:port): the
+    password and the whole user info, raw and percent-decoded; a user without a password is
+    taken for a token."""
+    found: set[str] = set()
+    for name, value in variables:
+        user_info = _proxy_user_info(name, value)
+        for form in (user_info, unquote(user_info)) if user_info else ():
+            user, colon, password = form.partition(":")
+            found.update({form, password} if colon else {user})
+    return {secret for secret in found if len(secret) >= MIN_SECRET_LENGTH}
+
+
+def proxy_variables(variables: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The proxy variables with their user info replaced by `<redacted>`, for the bundle."""
+    shown: dict[str, str] = {}
+    for name, value in variables:
+        user_info = _proxy_user_info(name, value)
+        shown[name] = value.replace(f"{user_info}@", f"{REDACTED}@", 1) if user_info else value
+    return shown
+
+
+def _proxy_user_info(name: str, value: str) -> str:
+    """The user info of a proxy variable's URL ('' for NO_PROXY and URLs without one)."""
+    if not name.lower().endswith("_proxy") or name.lower() == "no_proxy":
+        return ""
+    rest = value.split("://", 1)[-1]
+    return rest.rpartition("@")[0] if "@" in rest else ""
+
+
 class Redactor:
     """Replaces each known secret, and its common encodings, with `<redacted>`."""
 
