@@ -151,6 +151,12 @@ run_options = _apply(
             help="Scope the oidc check asks a client_credentials token for (preflight only).",
         ),
         click.option(
+            "--accept",
+            multiple=True,
+            metavar="ID[:STEP][,…]",
+            help="Turn these failures into warnings marked accepted (`all`: all but auth).",
+        ),
+        click.option(
             "--no-proxy",
             is_flag=True,
             help="Ignore HTTPS_PROXY/HTTP_PROXY/NO_PROXY: every request goes direct.",

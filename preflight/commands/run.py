@@ -18,6 +18,13 @@ from preflight.commands.common import csv, fail, source
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions
 from preflight.net.proxy import captured
+from preflight.report.accept import (
+    Acceptance,
+    BadAcceptance,
+    accept,
+    parse_accept,
+    unknown_acceptances,
+)
 from preflight.report.exit_codes import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
@@ -44,6 +51,7 @@ class Invocation:
     output: Path | None
     strict: bool
     bundle: Path | None
+    accept: tuple[Acceptance, ...] = ()
 
     @classmethod
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
@@ -69,7 +77,16 @@ class Invocation:
             output=params["output"],
             strict=params["strict"],
             bundle=bundle,
+            accept=tuple(_acceptances(params["accept"])),
         )
+
+
+def _acceptances(items: tuple[str, ...]) -> list[Acceptance]:
+    """--accept entries, or a one-line error (exit 2)."""
+    try:
+        return parse_accept(csv(items))
+    except BadAcceptance as exc:
+        fail(EXIT_BAD_INPUT, str(exc))
 
 
 def execute(call: Invocation) -> int:
@@ -77,7 +94,6 @@ def execute(call: Invocation) -> int:
     Returns the exit code."""
     import logging
 
-    from preflight.engine.runner import run_checks
     from preflight.report.bundle import write_bundle
 
     started = time.monotonic()
@@ -88,13 +104,13 @@ def execute(call: Invocation) -> int:
     logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
     output = Output(call.format, call.output)
     try:
-        checks = _selected(values, values_check, call.only, call.skip)
+        checks = _selected(values, values_check, call.only, call.skip, call.accept)
         progress = output.progress(redact)
         if progress is not None:
             progress.show(values_check)
         results = [values_check]
         if checks and values is not None:
-            results += run_checks(checks, values, call.options, progress)
+            results += accept(_run(call, checks, values, progress), call.accept)
         report = Report(tuple(results), time.monotonic() - started, __version__)
         output.write(report, redact, progress)
         if call.bundle is not None:
@@ -116,10 +132,28 @@ def execute(call: Invocation) -> int:
     return exit_code(report, call.strict)
 
 
+def _run(
+    call: Invocation, checks: list[Check], values: Values, progress: LiveProgress | None
+) -> list[CheckResult]:
+    """Run the checks; progress sees each result as --accept makes it."""
+    from preflight.engine.runner import run_checks
+
+    def on_event(event: str, check: Check, result: CheckResult | None) -> None:
+        if progress is not None:
+            progress(event, check, accept([result], call.accept)[0] if result else None)
+
+    return run_checks(checks, values, call.options, on_event)
+
+
 def _selected(
-    values: Values | None, values_check: CheckResult, only: list[str], skip: list[str]
+    values: Values | None,
+    values_check: CheckResult,
+    only: list[str],
+    skip: list[str],
+    acceptances: tuple[Acceptance, ...] = (),
 ) -> list[Check]:
-    """The checks to run, or none when the values failed; unknown --only/--skip names exit 2."""
+    """The checks to run, or none when the values failed; unknown --only/--skip/--accept
+    names exit 2."""
     if values is None or values_check.status is Status.FAIL:
         return []
     from preflight.engine import registry
@@ -130,6 +164,14 @@ def _selected(
         fail(
             EXIT_BAD_INPUT,
             f"unknown check id(s): {', '.join(unknown)} (see `sense-preflight checks`)",
+        )
+    known = sorted({name for check in available for name in (check.id, check.component)})
+    not_checks = unknown_acceptances(acceptances, known)
+    if not_checks:
+        fail(
+            EXIT_BAD_INPUT,
+            f"--accept: unknown check id(s) {', '.join(not_checks)}; valid: all, "
+            + ", ".join(known),
         )
     return registry.select(available, only, skip)
 

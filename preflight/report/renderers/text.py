@@ -30,7 +30,8 @@ def check_lines(result: CheckResult, color: bool = False) -> list[str]:
     if color:
         label = click.style(label, fg=_COLOR[result.status], bold=result.status is Status.FAIL)
     timing = f" ({result.duration_s:.2f}s)" if result.status is not Status.SKIP else ""
-    lines = [f"{label}  {result.id:<22} {result.message}{timing}"]
+    accepted = "[accepted failure, --accept] " if result.accepted else ""
+    lines = [f"{label}  {result.id:<22} {accepted}{result.message}{timing}"]
     if result.status in (Status.FAIL, Status.WARN):
         flagged = [step for step in result.steps if step.status in (Status.FAIL, Status.WARN)]
         if len(flagged) > 1:
@@ -42,9 +43,10 @@ def check_lines(result: CheckResult, color: bool = False) -> list[str]:
 
 def summary_line(report: Report, color: bool = False) -> str:
     counts = report.summary
+    accepted = f" ({report.accepted} accepted)" if report.accepted else ""
     parts = [
         (f"{counts['pass']} passed", Status.PASS),
-        (f"{counts['warn']} warnings", Status.WARN),
+        (f"{counts['warn']} warnings{accepted}", Status.WARN),
         (f"{counts['fail']} failed", Status.FAIL),
         (f"{counts['skip']} skipped", Status.SKIP),
     ]
