@@ -17,6 +17,7 @@ from preflight import __version__
 from preflight.commands.common import csv, fail, source
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions
+from preflight.engine.waiting import Patience
 from preflight.net.proxy import captured
 from preflight.report.accept import (
     Acceptance,
@@ -38,6 +39,8 @@ from preflight.report.result import CheckResult, Report, Status
 from preflight.values.check import load_checked
 from preflight.values.load import Values, ValuesSource
 
+DEFAULT_INTERVAL_S = 5.0
+
 
 @dataclass(frozen=True)
 class Invocation:
@@ -52,6 +55,7 @@ class Invocation:
     strict: bool
     bundle: Path | None
     accept: tuple[Acceptance, ...] = ()
+    patience: Patience | None = None  # --wait
 
     @classmethod
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
@@ -78,6 +82,7 @@ class Invocation:
             strict=params["strict"],
             bundle=bundle,
             accept=tuple(_acceptances(params["accept"])),
+            patience=_patience(params["wait"], params["interval"]),
         )
 
 
@@ -87,6 +92,15 @@ def _acceptances(items: tuple[str, ...]) -> list[Acceptance]:
         return parse_accept(csv(items))
     except BadAcceptance as exc:
         fail(EXIT_BAD_INPUT, str(exc))
+
+
+def _patience(wait_s: float | None, interval_s: float | None) -> Patience | None:
+    """--wait and --interval, or a one-line error for an interval without a wait (exit 2)."""
+    if wait_s is None:
+        if interval_s is not None:
+            fail(EXIT_BAD_INPUT, "--interval needs --wait DURATION")
+        return None
+    return Patience(wait_s, DEFAULT_INTERVAL_S if interval_s is None else interval_s)
 
 
 def execute(call: Invocation) -> int:
@@ -110,7 +124,7 @@ def execute(call: Invocation) -> int:
             progress.show(values_check)
         results = [values_check]
         if checks and values is not None:
-            results += accept(_run(call, checks, values, progress), call.accept)
+            results += accept(_run(call, checks, values, progress, redact), call.accept)
         report = Report(tuple(results), time.monotonic() - started, __version__)
         output.write(report, redact, progress)
         if call.bundle is not None:
@@ -133,16 +147,41 @@ def execute(call: Invocation) -> int:
 
 
 def _run(
-    call: Invocation, checks: list[Check], values: Values, progress: LiveProgress | None
+    call: Invocation,
+    checks: list[Check],
+    values: Values,
+    progress: LiveProgress | None,
+    redact: Redactor,
 ) -> list[CheckResult]:
-    """Run the checks; progress sees each result as --accept makes it."""
+    """Run the checks once, or under --wait until they pass; progress sees each result as
+    --accept makes it."""
     from preflight.engine.runner import run_checks
+    from preflight.engine.waiting import run_until_passing
 
     def on_event(event: str, check: Check, result: CheckResult | None) -> None:
         if progress is not None:
             progress(event, check, accept([result], call.accept)[0] if result else None)
 
-    return run_checks(checks, values, call.options, on_event)
+    if call.patience is None:
+        return run_checks(checks, values, call.options, on_event)
+
+    def failing(result: CheckResult) -> bool:
+        return accept([result], call.accept)[0].status is Status.FAIL
+
+    def on_attempt(attempt: int, still: list[CheckResult], pause_s: float, left_s: float) -> None:
+        names = "; ".join(f"{r.id} ({r.message})" for r in still)
+        line = redact(
+            f"waiting ({left_s:.0f}s left): attempt {attempt} still fails: {names}; "
+            f"next attempt in {pause_s:.1f}s"
+        )
+        if progress is not None:
+            progress.note(line)
+        else:
+            click.echo(line, err=True)
+
+    return run_until_passing(
+        checks, values, call.options, call.patience, failing, on_event, on_attempt
+    )
 
 
 def _selected(

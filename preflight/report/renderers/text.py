@@ -81,6 +81,9 @@ class LiveProgress:
             self._clear_status()
             self._show_status()
             self.stream.flush()
+        elif event == "retry":  # --wait tries it again: not its final result yet
+            if check.id in self.running:
+                self.running.remove(check.id)
         elif result is not None:
             if check.id in self.running:
                 self.running.remove(check.id)
@@ -91,6 +94,13 @@ class LiveProgress:
         self._clear_status()
         for line in check_lines(result, self.color):
             self.stream.write(self.redact(line) + "\n")
+        self._show_status()
+        self.stream.flush()
+
+    def note(self, line: str) -> None:
+        """A line about the run itself (what --wait is still waiting for)."""
+        self._clear_status()
+        self.stream.write(self.redact(click.style(line, dim=True) if self.color else line) + "\n")
         self._show_status()
         self.stream.flush()
 
