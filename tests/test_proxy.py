@@ -15,6 +15,7 @@ from tests.servers.clickhouse import ClickHouseServer
 from tests.servers.hostile import HostileServers
 from tests.servers.kafka import KafkaBroker
 from tests.servers.oidc import OidcProvider
+from tests.servers.openfga import OpenFgaServer
 from tests.servers.proxy import PROXY_PASSWORD, ForwardProxy
 from tests.servers.s3 import S3Server
 from tests.test_clickhouse import clickhouse_values
@@ -70,7 +71,10 @@ def test_s3_goes_through_the_proxy_and_warns_it_is_internal(
     assert f"proxy http://127.0.0.1:{forward_proxy.port} (HTTP_PROXY)" in by_name["tcp"]["detail"]
     assert by_name["proxy"]["status"] == "warn"
     assert "a private address (127.0.0.1)" in by_name["proxy"]["detail"]
-    assert "NO_PROXY does not cover it" in by_name["proxy"]["detail"]
+    assert (
+        "not in NO_PROXY: the product would send this internal traffic to proxy"
+        in (by_name["proxy"]["detail"])
+    )
     assert by_name["roundtrip"]["status"] == "pass", by_name
     assert check["status"] == "warn" and result.code == 0
     assert check["facts"]["proxy"] == f"proxy http://127.0.0.1:{forward_proxy.port} (HTTP_PROXY)"
@@ -94,6 +98,41 @@ def test_no_proxy_entry_sends_s3_direct(
     assert "proxy" not in by_name
     assert "(direct: NO_PROXY has 127.0.0.1)" in by_name["dns"]["detail"]
     assert forward_proxy.requests_since(mark) == []
+
+
+@pytest.mark.server("s3")
+def test_s3_over_https_goes_through_a_connect_tunnel(
+    tmp_path: Path, s3_server: S3Server, forward_proxy: ForwardProxy
+) -> None:
+    assert s3_server.ca is not None
+    mark = forward_proxy.mark()
+    values = s3_values(s3_server, tls=True)
+    result = run(tmp_path, values, "s3", proxied(forward_proxy), "--ca-bundle", str(s3_server.ca))
+    by_name = steps(result, "s3")
+    netloc = f"{s3_server.host}:{s3_server.https_port}"
+    assert list(by_name)[:5] == ["config", "dns", "tcp", "proxy", "tls"], by_name
+    assert by_name["tls"]["status"] == "pass" and by_name["roundtrip"]["status"] == "pass"
+    assert f"(HTTPS_PROXY) (CONNECT {netloc} → HTTP 200" in by_name["proxy"]["detail"]
+    logged = forward_proxy.requests_since(mark)
+    tunnels = [line for line in logged if line.startswith(f"CONNECT {netloc} HTTP/")]
+    assert len(tunnels) >= 2, logged  # reach's, then boto3's
+    assert s3_server.scratch_keys() == []
+
+
+@pytest.mark.server("openfga")
+def test_openfga_round_trip_and_cleanup_go_through_the_proxy(
+    tmp_path: Path, openfga: OpenFgaServer, forward_proxy: ForwardProxy
+) -> None:
+    mark = forward_proxy.mark()
+    values = example_values()
+    values["openfga"] = {"apiUrl": openfga.url, "apiKey": openfga.api_key}
+    result = run(tmp_path, values, "openfga", proxied(forward_proxy))
+    by_name = steps(result, "openfga")
+    assert by_name["roundtrip"]["status"] == "pass", by_name
+    logged = forward_proxy.requests_since(mark)
+    assert any(line.startswith(f"POST {openfga.url}/stores HTTP") for line in logged), logged
+    assert any(line.startswith(f"DELETE {openfga.url}/stores/") for line in logged), logged
+    assert openfga.api_key not in result.stdout
 
 
 @pytest.mark.server("clickhouse")
@@ -247,7 +286,10 @@ def test_proxy_that_cannot_reach_the_target(
     assert (
         f"could not reach 127.0.0.1:{hostile.closed} (HTTP 500 Unable to connect)" in step["detail"]
     )
-    assert "add 127.0.0.1 to NO_PROXY" in step["remediation"]
+    assert step["remediation"].startswith(
+        "add 127.0.0.1 to NO_PROXY: the product should reach it directly (else: check that the "
+        f"proxy can resolve and reach 127.0.0.1:{hostile.closed}"
+    )
 
 
 def test_dead_proxy_fails_at_tcp_naming_it(tmp_path: Path, hostile: HostileServers) -> None:

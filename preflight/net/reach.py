@@ -118,18 +118,20 @@ def _through_proxy(probe: Probe, step: Step, connection: Connection, proxy: Prox
     )
     bypass = proxy_env(probe).bypass_variable
     try:
-        step.detail = ask_proxy(connection.sock, proxy, endpoint, probe.deadline)
+        answer = ask_proxy(connection.sock, proxy, endpoint, probe.deadline)
     except StepFailed as exc:
         if reason is None:
             raise
         raise StepFailed(
             f"{exc.detail}; {endpoint.host} is {reason}",
-            f"add {endpoint.host} to {bypass} so the product reaches it directly; {exc.remediation}",
+            f"add {endpoint.host} to {bypass}: the product should reach it directly (else: "
+            f"{exc.remediation})",
         ) from None
+    step.detail = f"{proxy}: {answer}"
     if reason is not None:
         step.warn(
-            f"{step.detail}; but {endpoint.host} is {reason} and {bypass} does not cover it: "
-            f"the product would send this internal traffic to {proxy}",
+            f"{endpoint.host} is {reason}, not in {bypass}: the product would send this "
+            f"internal traffic to {proxy} ({answer})",
             f"add {endpoint.host} (or a suffix such as .svc or .cluster.local) to {bypass} in "
             "the chart's pods; .NET matches exact names and .suffixes only (no CIDR ranges, "
             "no *)",

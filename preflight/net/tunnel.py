@@ -31,8 +31,9 @@ class ProxyAnswer:
 
 
 def ask_proxy(sock: socket.socket, proxy: Proxy, endpoint: Endpoint, deadline: Deadline) -> str:
-    """Send the CONNECT (https) or the forwarded HEAD (http) and judge the answer; return the
-    step's detail, or raise StepFailed with the proxy's own cause and fix."""
+    """Send the CONNECT (https) or the forwarded HEAD (http) and judge the answer; return what
+    it did (`CONNECT host:port → HTTP 200 …`), or raise StepFailed with the proxy's own cause
+    and fix."""
     tunnel = endpoint.scheme != "http"
     target = endpoint.netloc if tunnel else f"http://{endpoint.netloc}/"
     lines = [f"{'CONNECT' if tunnel else 'HEAD'} {target} HTTP/1.1", f"Host: {endpoint.netloc}"]
@@ -44,10 +45,10 @@ def ask_proxy(sock: socket.socket, proxy: Proxy, endpoint: Endpoint, deadline: D
     answer = _exchange(sock, request.encode(), proxy, deadline)
     judge_answer(answer, proxy, endpoint, tunnel)
     if tunnel:
-        return f"{proxy}: CONNECT {endpoint.netloc} → {answer}"
+        return f"CONNECT {endpoint.netloc} → {answer}"
     if answer.via:
-        return f"{proxy} forwarded HEAD {target}: {answer} from the server (Via: {answer.via})"
-    return f"{proxy} answered HEAD {target} with {answer}"
+        return f"forwarded HEAD {target}: {answer} from the server (Via: {answer.via})"
+    return f"answered HEAD {target} with {answer}"
 
 
 def judge_answer(answer: ProxyAnswer, proxy: Proxy, endpoint: Endpoint, tunnel: bool) -> None:
