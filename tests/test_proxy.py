@@ -12,11 +12,13 @@ import pytest
 
 from tests.cli import CliResult, example_values, run_cli, write_values
 from tests.servers.clickhouse import ClickHouseServer
+from tests.servers.detectors import DetectorServers
 from tests.servers.hostile import HostileServers
 from tests.servers.kafka import KafkaBroker
 from tests.servers.oidc import OidcProvider
 from tests.servers.openfga import OpenFgaServer
 from tests.servers.proxy import PROXY_PASSWORD, ForwardProxy
+from tests.servers.registry import Registry, docker_config
 from tests.servers.s3 import S3Server
 from tests.test_clickhouse import clickhouse_values
 from tests.test_s3_check import s3_values
@@ -133,6 +135,51 @@ def test_openfga_round_trip_and_cleanup_go_through_the_proxy(
     assert any(line.startswith(f"POST {openfga.url}/stores HTTP") for line in logged), logged
     assert any(line.startswith(f"DELETE {openfga.url}/stores/") for line in logged), logged
     assert openfga.api_key not in result.stdout
+
+
+def test_map_matching_goes_through_the_proxy_with_its_key(
+    tmp_path: Path, detector_servers: DetectorServers, forward_proxy: ForwardProxy
+) -> None:
+    mark = forward_proxy.mark()
+    url = detector_servers.url("auth", "mm-proxied")
+    values = example_values()
+    values["vision"]["config"]["mapMatching"] = {
+        "backend": "map_matching_api",
+        "mapMatchingApi": {"baseUrl": url, "apiKey": detector_servers.token},
+    }
+    result = run(tmp_path, values, "map-matching", proxied(forward_proxy))
+    assert steps(result, "map-matching")["http"]["status"] == "pass", result.stdout
+    assert f"HEAD {url} HTTP/1.1" in forward_proxy.requests_since(mark)
+    [seen] = detector_servers.log.to("/mm-proxied")
+    assert seen.headers["X-API-Key"] == detector_servers.token  # the proxy passed it on
+
+
+@pytest.mark.server("registry")
+def test_registry_goes_through_a_connect_tunnel(
+    tmp_path: Path, registry: Registry, forward_proxy: ForwardProxy
+) -> None:
+    mark = forward_proxy.mark()
+    values = example_values()
+    values["api"]["image"] = {
+        "repository": f"{registry.host}/{registry.repository}",
+        "tag": registry.tag,
+    }
+    config = docker_config(tmp_path / "config.json", registry)
+    ca = ("--ca-bundle", str(registry.ca)) if registry.ca else ()
+    result = run(
+        tmp_path,
+        values,
+        "images.api",
+        proxied(forward_proxy),
+        "--registry-config",
+        str(config),
+        *ca,
+    )
+    by_name = steps(result, "images.api")
+    assert by_name["manifest"]["status"] == "pass", result.stdout
+    assert f"CONNECT {registry.host} → HTTP 200" in by_name["proxy"]["detail"]
+    tunnels = [line for line in forward_proxy.requests_since(mark) if line.startswith("CONNECT ")]
+    assert len(tunnels) >= 2 and all(registry.host in line for line in tunnels), tunnels
 
 
 @pytest.mark.server("clickhouse")
