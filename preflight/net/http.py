@@ -93,9 +93,8 @@ def http_request(
         ) from None
     except httpx.ProxyError as exc:
         answer = status_answer(str(exc))
-        if answer is None or proxy is None:
-            raise _http_failure(url, exc, proxy) from None
-        judge_answer(answer, proxy, endpoint, tunnel=True)
+        if answer is not None and proxy is not None:
+            judge_answer(answer, proxy, endpoint, tunnel=True)  # raises: the proxy refused
         raise _http_failure(url, exc, proxy) from None
     except httpx.HTTPError as exc:
         raise _http_failure(url, exc, proxy) from None

@@ -30,8 +30,8 @@ from preflight.net.tls import (
 )
 from preflight.net.tunnel import ask_proxy
 
-#: How long the dns step may spend resolving a proxied dependency's name locally (only to
-#: tell whether it is internal: the proxy resolves it for the request).
+#: How long the proxy step may spend resolving the dependency's name here (only to tell
+#: whether it is internal: the proxy resolves it for the request).
 LOCAL_LOOKUP_S = 1.0
 
 
@@ -44,7 +44,6 @@ class Connection:
     address: str
     sock: socket.socket
     tls: TlsInfo | None = None
-    proxy: Proxy | None = None
 
 
 @contextmanager
@@ -83,7 +82,7 @@ def reach(
             probe.facts["proxy"] = str(proxy)
         else:
             probe.facts["address"] = endpoint_text(peer, endpoint.port)
-    connection = Connection(endpoint, addresses, peer, sock, proxy=proxy)
+    connection = Connection(endpoint, addresses, peer, sock)
     try:
         if proxy is not None:
             with probe.step("proxy") as step:

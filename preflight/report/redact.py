@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -73,14 +74,15 @@ def _embedded_secrets(text: str) -> Iterable[str]:
 
 def proxy_secrets(variables: Iterable[tuple[str, str]]) -> set[str]:
     """The credentials in proxy variables (HTTPS_PROXY=http://user:password@host:port): the
-    password and the whole user info, raw and percent-decoded; a user without a password is
-    taken for a token."""
+    password and the whole user info, raw, percent-decoded and as the Basic header's base64;
+    a user without a password is taken for a token."""
     found: set[str] = set()
     for name, value in variables:
         user_info = _proxy_user_info(name, value)
         for form in (user_info, unquote(user_info)) if user_info else ():
             user, colon, password = form.partition(":")
             found.update({form, password} if colon else {user})
+            found.add(base64.b64encode(form.encode()).decode())
     return {secret for secret in found if len(secret) >= MIN_SECRET_LENGTH}
 
 
