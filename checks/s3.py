@@ -21,9 +21,11 @@ from preflight.engine.check import Check, Probe, StepFailed
 from preflight.engine.deadline import CLEANUP_TIMEOUT_S, timeout_message
 from preflight.net import (
     Endpoint,
+    ProxyEnv,
     TlsSettings,
     causes,
     parse_endpoint,
+    proxy_env,
     reach,
     resolve,
     tls_settings,
@@ -87,6 +89,7 @@ class S3Settings:
     force_path_style: bool
     tls: TlsSettings | None
     session: Any = field(repr=False, compare=False)  # one boto3 Session: models load once
+    proxies: ProxyEnv = field(default_factory=ProxyEnv)
 
     @property
     def url(self) -> str:
@@ -156,6 +159,7 @@ def _config(probe: Probe) -> S3Settings:
             force_path_style=force_path_style,
             tls=tls_settings(probe) if secured else None,
             session=_boto3_session(),
+            proxies=proxy_env(probe),
         )
         probe.facts["endpoint"] = settings.url
         probe.facts["region"] = settings.region
@@ -511,8 +515,19 @@ def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) 
             retries={"total_max_attempts": 1},
             s3={"addressing_style": style},
             signature_version="s3v4",
+            proxies=_proxies(settings, style),
         ),
     )
+
+
+def _proxies(settings: S3Settings, style: str) -> dict[str, str]:
+    """botocore's proxies: the one the product would use for the host requests go to (the
+    bucket's own name under virtual-host addressing); {} keeps botocore off the environment."""
+    host = settings.endpoint.host
+    if style == "virtual":
+        host = f"{settings.bucket}.{host}"
+    proxy = settings.proxies.route(settings.endpoint.scheme, host)
+    return {settings.endpoint.scheme: proxy.url} if proxy else {}
 
 
 def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
@@ -533,6 +548,11 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
                 probe.options.timeout_s,
             ),
             _FIX_UNREACHABLE,
+        ) from None
+    except bx.ProxyConnectionError as exc:
+        raise StepFailed(
+            f"{operation}: the proxy refused: {_root_cause(exc)}",
+            "check the proxy variables (HTTPS_PROXY/HTTP_PROXY, NO_PROXY) and the proxy",
         ) from None
     except bx.ConnectTimeoutError:
         raise StepFailed(f"{operation}: connecting timed out", _FIX_UNREACHABLE) from None
