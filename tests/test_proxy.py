@@ -17,7 +17,7 @@ from tests.servers.hostile import HostileServers
 from tests.servers.kafka import KafkaBroker
 from tests.servers.oidc import OidcProvider
 from tests.servers.openfga import OpenFgaServer
-from tests.servers.proxy import PROXY_PASSWORD, ForwardProxy
+from tests.servers.proxy import PROXY_PASSWORD, ForwardProxy, proxy_environment
 from tests.servers.registry import Registry, docker_config
 from tests.servers.s3 import S3Server
 from tests.test_clickhouse import clickhouse_values
@@ -28,8 +28,7 @@ TIMEOUT = ("--timeout", "8")
 
 def proxied(proxy: ForwardProxy | str, no_proxy: str = "") -> dict[str, str]:
     """The proxy variables of a corporate machine: both schemes through `proxy`."""
-    url = proxy if isinstance(proxy, str) else proxy.url
-    return {"HTTPS_PROXY": url, "HTTP_PROXY": url, "NO_PROXY": no_proxy}
+    return proxy_environment(proxy if isinstance(proxy, str) else proxy.url, no_proxy)
 
 
 def run(
@@ -74,7 +73,7 @@ def test_s3_goes_through_the_proxy_and_warns_it_is_internal(
     assert by_name["proxy"]["status"] == "warn"
     assert "a private address (127.0.0.1)" in by_name["proxy"]["detail"]
     assert (
-        "not in NO_PROXY: the product would send this internal traffic to proxy"
+        "not in no_proxy: the product would send this internal traffic to proxy"
         in (by_name["proxy"]["detail"])
     )
     assert by_name["roundtrip"]["status"] == "pass", by_name
@@ -98,7 +97,7 @@ def test_no_proxy_entry_sends_s3_direct(
     by_name = steps(result, "s3")
     assert result.check("s3")["status"] == "pass", by_name
     assert "proxy" not in by_name
-    assert "(direct: NO_PROXY has 127.0.0.1)" in by_name["dns"]["detail"]
+    assert "(direct: no_proxy has 127.0.0.1)" in by_name["dns"]["detail"]
     assert forward_proxy.requests_since(mark) == []
 
 
@@ -334,7 +333,7 @@ def test_proxy_that_cannot_reach_the_target(
         f"could not reach 127.0.0.1:{hostile.closed} (HTTP 500 Unable to connect)" in step["detail"]
     )
     assert step["remediation"].startswith(
-        "add 127.0.0.1 to NO_PROXY: the product should reach it directly (else: check that the "
+        "add 127.0.0.1 to no_proxy: the product should reach it directly (else: check that the "
         f"proxy can resolve and reach 127.0.0.1:{hostile.closed}"
     )
 

@@ -19,7 +19,7 @@ import pytest
 from tests.cli import REPO_ROOT, CliResult, example_values, run_cli, write_values
 from tests.servers._process import ServerProcess, free_port
 from tests.servers.hostile import HostileServers
-from tests.servers.proxy import start_tinyproxy
+from tests.servers.proxy import proxy_environment, start_tinyproxy
 from tests.servers.s3 import S3Server
 from tests.test_s3_check import s3_values
 
@@ -41,7 +41,7 @@ def test_a_dependency_that_comes_up_passes_and_writes_once(
     port, folder, started = late_proxy
     path = write_values(tmp_path, s3_values(s3_server))
     proxy_url = f"http://127.0.0.1:{port}"
-    env = {"HTTP_PROXY": proxy_url, "NO_PROXY": ""}
+    env = proxy_environment(proxy_url, https=False)
     command = [sys.executable, "-m", "preflight", str(path), "--only", "s3", "--format", "json"]
     command += ["--timeout", "5", "--wait", "60s", "--interval", "0.5s"]
     run = subprocess.Popen(

@@ -56,6 +56,22 @@ class ForwardProxy:
         ]
 
 
+def proxy_environment(url: str, no_proxy: str = "", *, https: bool = True) -> dict[str, str]:
+    """The proxy variables of a corporate machine, every form set so that none inherited from
+    the test's own environment (a CI proxy) wins: http:// (and https:// unless told otherwise)
+    through `url`, `no_proxy` bypassed."""
+    return {
+        "HTTP_PROXY": url,
+        "HTTPS_PROXY": url if https else "",
+        "NO_PROXY": no_proxy,
+        "http_proxy": "",  # the lower-case forms win when set: empty ones fall through
+        "https_proxy": "",
+        "all_proxy": "",
+        "ALL_PROXY": "",
+        "no_proxy": no_proxy,
+    }
+
+
 def start_tinyproxy(
     folder: Path, name: str, extra: list[str], port: int | None = None
 ) -> tuple[ForwardProxy, ServerProcess]:
