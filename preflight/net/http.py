@@ -83,8 +83,8 @@ def http_request(
     import httpx
 
     left = probe.deadline.timeout()
-    endpoint = parse_endpoint(url)
-    proxy = proxy_env(probe).route(endpoint.scheme, endpoint.host)
+    endpoint = _endpoint(url)
+    proxy = proxy_env(probe).route(endpoint.scheme, endpoint.host) if endpoint else None
     try:
         response = client.request(method, url, timeout=httpx.Timeout(left), **kwargs)
     except httpx.TimeoutException as exc:
@@ -93,12 +93,12 @@ def http_request(
         ) from None
     except httpx.ProxyError as exc:
         answer = status_answer(str(exc))
-        if answer is not None and proxy is not None:
+        if answer is not None and proxy is not None and endpoint is not None:
             judge_answer(answer, proxy, endpoint, tunnel=True)  # raises: the proxy refused
         raise _http_failure(url, exc, proxy) from None
     except httpx.HTTPError as exc:
         raise _http_failure(url, exc, proxy) from None
-    if proxy is not None and endpoint.scheme == "http":
+    if proxy is not None and endpoint is not None and endpoint.scheme == "http":
         judge_answer(
             ProxyAnswer(
                 response.status_code, response.reason_phrase, response.headers.get("via", "")
@@ -108,6 +108,14 @@ def http_request(
             tunnel=False,
         )
     return response
+
+
+def _endpoint(url: str) -> Endpoint | None:
+    """Where a request goes, or None for a URL httpx will refuse with its own words."""
+    try:
+        return parse_endpoint(url)
+    except StepFailed:
+        return None
 
 
 def _where(url: str, proxy: Proxy | None) -> str:
