@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import http.client
 import re
 import secrets
 import warnings
@@ -492,7 +493,8 @@ def _boto3_session() -> Any:
 
 
 def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) -> Any:
-    """A boto3 S3 client: no retries, connect and read bounded by `timeout` seconds."""
+    """A boto3 S3 client: no retries (but the one a proxy's dropped connection earns, see
+    `_retry_dropped`), connect and read bounded by `timeout` seconds."""
     from botocore.config import Config
 
     verify: bool | str = False
@@ -502,7 +504,8 @@ def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) 
         from urllib3.exceptions import InsecureRequestWarning
 
         warnings.filterwarnings("ignore", category=InsecureRequestWarning)
-    return session.client(
+    proxies = _proxies(settings, style)
+    client = session.client(
         "s3",
         endpoint_url=settings.url,
         region_name=settings.region,
@@ -515,9 +518,22 @@ def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) 
             retries={"total_max_attempts": 1},
             s3={"addressing_style": style},
             signature_version="s3v4",
-            proxies=_proxies(settings, style),
+            proxies=proxies,
         ),
     )
+    if proxies:
+        client.meta.events.register("needs-retry.s3", _retry_dropped)
+    return client
+
+
+def _retry_dropped(attempts: int, caught_exception: Exception | None, **_: Any) -> float | None:
+    """Retry, once and at once, a request that a proxy answered by closing the kept-alive
+    connection it came on (tinyproxy closes each after one answer), as .NET's client retries
+    a request on a dropped pooled connection; nothing else is retried."""
+    dropped = caught_exception is not None and any(
+        isinstance(cause, http.client.RemoteDisconnected) for cause in causes(caught_exception)
+    )
+    return 0.0 if dropped and attempts == 1 else None
 
 
 def _proxies(settings: S3Settings, style: str) -> dict[str, str]:
@@ -551,7 +567,7 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
         ) from None
     except bx.ProxyConnectionError as exc:
         raise StepFailed(
-            f"{operation}: the proxy refused: {_root_cause(exc)}",
+            f"{operation}: through the proxy: {_root_cause(exc)}",
             "check the proxy variables (HTTPS_PROXY/HTTP_PROXY, NO_PROXY) and the proxy",
         ) from None
     except bx.ConnectTimeoutError:
@@ -563,8 +579,6 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
             f"{operation}: cannot connect: {_root_cause(exc)}", _FIX_UNREACHABLE
         ) from None
     except bx.ConnectionClosedError as exc:
-        import http.client
-
         what = "closed the connection without answering"
         if isinstance(_innermost(exc), http.client.BadStatusLine):
             what = "did not answer like S3 (not even HTTP)"

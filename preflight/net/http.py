@@ -53,8 +53,13 @@ def cleanup_client(env: ProxyEnv, tls: TlsSettings | None, **kwargs: Any) -> htt
 
 def routed_transport(env: ProxyEnv, verify: ssl.SSLContext | bool) -> httpx.BaseTransport:
     """An httpx transport that sends each request direct or through its proxy, as `env`
-    routes its URL (one connection pool per route)."""
+    routes its URL (one connection pool per route). Through a proxy every request has a
+    connection of its own: a proxy may close a kept-alive one just as the next request goes
+    out (tinyproxy closes each after one answer), which .NET's client retries and httpx
+    does not."""
     import httpx
+
+    one_each = httpx.Limits(max_keepalive_connections=0)
 
     class Routed(httpx.BaseTransport):
         def __init__(self) -> None:
@@ -63,8 +68,12 @@ def routed_transport(env: ProxyEnv, verify: ssl.SSLContext | bool) -> httpx.Base
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             proxy = env.route(request.url.scheme, request.url.host)
             if proxy not in self.pools:
-                self.pools[proxy] = httpx.HTTPTransport(
-                    verify=verify, trust_env=False, proxy=proxy.url if proxy else None
+                self.pools[proxy] = (
+                    httpx.HTTPTransport(
+                        verify=verify, trust_env=False, proxy=proxy.url, limits=one_each
+                    )
+                    if proxy
+                    else httpx.HTTPTransport(verify=verify, trust_env=False)
                 )
             return self.pools[proxy].handle_request(request)
 
