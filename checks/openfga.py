@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from preflight.engine.check import Check, Probe, StepFailed
-from preflight.engine.deadline import CLEANUP_TIMEOUT_S
 from preflight.net import (
     Endpoint,
+    ProxyEnv,
     TlsSettings,
+    cleanup_client,
     http_client,
     http_request,
     http_url,
     json_object,
+    proxy_env,
     reach_url,
     short,
 )
@@ -233,9 +235,11 @@ def roundtrip(
 ) -> None:
     """roundtrip: create a scratch store, write a model into it, delete it (always)."""
     scratch = _Scratch(f"{SCRATCH_PREFIX}{secrets.token_hex(6)}")
+    proxies = proxy_env(probe)
     # Registered before the store exists: an interrupted create still gets cleaned up.
     probe.cleanup(
-        f"delete scratch OpenFGA store {scratch.name}", lambda: scratch.remove(settings, tls)
+        f"delete scratch OpenFGA store {scratch.name}",
+        lambda: scratch.remove(settings, tls, proxies),
     )
     with probe.step("roundtrip") as step:
         stores_url = settings.url("/stores")
@@ -263,16 +267,12 @@ class _Scratch:
     store_id: str | None = None
     deleted: bool = False
 
-    def remove(self, settings: OpenFgaSettings, tls: TlsSettings | None) -> None:
+    def remove(self, settings: OpenFgaSettings, tls: TlsSettings | None, proxies: ProxyEnv) -> None:
         """Delete it unless the round trip did; runs after the check's client is closed, maybe
         past its deadline, so with a client and a short timeout of its own."""
         if self.deleted:
             return
-        import httpx
-
-        verify = tls.context() if tls else True
-        options = settings.client_options()
-        with httpx.Client(verify=verify, timeout=CLEANUP_TIMEOUT_S, **options) as client:
+        with cleanup_client(proxies, tls, **settings.client_options()) as client:
             url = settings.url("/stores")
             ids = (
                 [self.store_id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import http.client
 import re
 import secrets
 import warnings
@@ -21,9 +22,11 @@ from preflight.engine.check import Check, Probe, StepFailed
 from preflight.engine.deadline import CLEANUP_TIMEOUT_S, timeout_message
 from preflight.net import (
     Endpoint,
+    ProxyEnv,
     TlsSettings,
     causes,
     parse_endpoint,
+    proxy_env,
     reach,
     resolve,
     tls_settings,
@@ -87,6 +90,7 @@ class S3Settings:
     force_path_style: bool
     tls: TlsSettings | None
     session: Any = field(repr=False, compare=False)  # one boto3 Session: models load once
+    proxies: ProxyEnv = field(default_factory=ProxyEnv)
 
     @property
     def url(self) -> str:
@@ -156,6 +160,7 @@ def _config(probe: Probe) -> S3Settings:
             force_path_style=force_path_style,
             tls=tls_settings(probe) if secured else None,
             session=_boto3_session(),
+            proxies=proxy_env(probe),
         )
         probe.facts["endpoint"] = settings.url
         probe.facts["region"] = settings.region
@@ -488,7 +493,8 @@ def _boto3_session() -> Any:
 
 
 def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) -> Any:
-    """A boto3 S3 client: no retries, connect and read bounded by `timeout` seconds."""
+    """A boto3 S3 client: no retries (but the one a proxy's dropped connection earns, see
+    `_retry_dropped`), connect and read bounded by `timeout` seconds."""
     from botocore.config import Config
 
     verify: bool | str = False
@@ -498,7 +504,8 @@ def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) 
         from urllib3.exceptions import InsecureRequestWarning
 
         warnings.filterwarnings("ignore", category=InsecureRequestWarning)
-    return session.client(
+    proxies = _proxies(settings, style)
+    client = session.client(
         "s3",
         endpoint_url=settings.url,
         region_name=settings.region,
@@ -511,8 +518,32 @@ def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) 
             retries={"total_max_attempts": 1},
             s3={"addressing_style": style},
             signature_version="s3v4",
+            proxies=proxies,
         ),
     )
+    if proxies:
+        client.meta.events.register("needs-retry.s3", _retry_dropped)
+    return client
+
+
+def _retry_dropped(attempts: int, caught_exception: Exception | None, **_: Any) -> float | None:
+    """Retry, once and at once, a request that a proxy answered by closing the kept-alive
+    connection it came on (tinyproxy closes each after one answer), as .NET's client retries
+    a request on a dropped pooled connection; nothing else is retried."""
+    dropped = caught_exception is not None and any(
+        isinstance(cause, http.client.RemoteDisconnected) for cause in causes(caught_exception)
+    )
+    return 0.0 if dropped and attempts == 1 else None
+
+
+def _proxies(settings: S3Settings, style: str) -> dict[str, str]:
+    """botocore's proxies: the one the product would use for the host requests go to (the
+    bucket's own name under virtual-host addressing); {} keeps botocore off the environment."""
+    host = settings.endpoint.host
+    if style == "virtual":
+        host = f"{settings.bucket}.{host}"
+    proxy = settings.proxies.route(settings.endpoint.scheme, host)
+    return {settings.endpoint.scheme: proxy.url} if proxy else {}
 
 
 def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
@@ -534,6 +565,11 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
             ),
             _FIX_UNREACHABLE,
         ) from None
+    except bx.ProxyConnectionError as exc:
+        raise StepFailed(
+            f"{operation}: through the proxy: {_root_cause(exc)}",
+            "check the proxy variables (HTTPS_PROXY/HTTP_PROXY, NO_PROXY) and the proxy",
+        ) from None
     except bx.ConnectTimeoutError:
         raise StepFailed(f"{operation}: connecting timed out", _FIX_UNREACHABLE) from None
     except bx.SSLError as exc:
@@ -543,8 +579,6 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
             f"{operation}: cannot connect: {_root_cause(exc)}", _FIX_UNREACHABLE
         ) from None
     except bx.ConnectionClosedError as exc:
-        import http.client
-
         what = "closed the connection without answering"
         if isinstance(_innermost(exc), http.client.BadStatusLine):
             what = "did not answer like S3 (not even HTTP)"

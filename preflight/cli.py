@@ -21,6 +21,29 @@ DEFAULT_BUNDLE = "sense-preflight-bundle.tar.gz"
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
+class Duration(click.ParamType):
+    """`30s`, `5m`, `1h`, `1m30s` or plain seconds, as seconds."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        import re
+
+        text = str(value).strip().lower()
+        parts = re.fullmatch(
+            r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text
+        )
+        if not text or parts is None or not any(parts.groups()):
+            self.fail(f"{value!r} is not a duration (e.g. 30s, 5m, 1h30m)", param, ctx)
+        hours, minutes, seconds = (float(part or 0) for part in parts.groups())
+        total = hours * 3600 + minutes * 60 + seconds
+        if total <= 0:
+            self.fail(f"{value!r} must be longer than zero", param, ctx)
+        return total
+
+
 class DefaultRun(click.Group):
     """`sense-preflight custom-values.yaml` means `sense-preflight run custom-values.yaml`."""
 
@@ -185,6 +208,11 @@ connection_options = _apply(
             metavar="SCOPE",
             help="Scope the oidc check asks a client_credentials token for (preflight only).",
         ),
+        click.option(
+            "--no-proxy",
+            is_flag=True,
+            help="Ignore HTTPS_PROXY/HTTP_PROXY/NO_PROXY: every request goes direct.",
+        ),
     ]
 )
 
@@ -205,6 +233,24 @@ run_options = _apply(
             "--read-only",
             is_flag=True,
             help="No write probes (scratch tables, topics, objects, stores).",
+        ),
+        click.option(
+            "--accept",
+            multiple=True,
+            metavar="ID[:STEP][,…]",
+            help="Turn these failures into warnings marked accepted (`all`: all but auth).",
+        ),
+        click.option(
+            "--wait",
+            type=Duration(),
+            metavar="DURATION",
+            help="Rerun what fails until everything passes or DURATION (30s, 5m) ends.",
+        ),
+        click.option(
+            "--interval",
+            type=Duration(),
+            metavar="DURATION",
+            help="Pause between --wait attempts.  [default: 5s]",
         ),
         connection_options,
     ]
@@ -506,6 +552,8 @@ def in_cluster(
 
     if params["in_cluster"] or params["registry_config"]:
         fail(EXIT_BAD_INPUT, "--in-cluster and --registry-config do not apply to in-cluster")
+    if params["accept"] or params["wait"] or params["interval"]:
+        fail(EXIT_BAD_INPUT, "--accept, --wait and --interval do not apply to in-cluster yet")
     target = Target(image, image_pull_secret, keep, start_timeout)
     sys.exit(execute(Invocation.from_params(params, bundle), target))
 

@@ -207,12 +207,12 @@ def test_authentication_off_warns(tmp_path: Path, openfga_without_auth: OpenFgaS
 def test_cleanup_finds_a_scratch_store_whose_id_never_came_back(openfga: OpenFgaServer) -> None:
     """An interrupted create: the store exists, the check never saw its id."""
     from checks.openfga import OpenFgaSettings, _Scratch
-    from preflight.net import parse_endpoint
+    from preflight.net import ProxyEnv, parse_endpoint
 
     scratch = _Scratch(f"{SCRATCH_PREFIX}{secrets.token_hex(6)}")
     openfga.create_store(scratch.name)
     settings = OpenFgaSettings(openfga.url, parse_endpoint(openfga.url), openfga.api_key, "x")
-    scratch.remove(settings, None)
+    scratch.remove(settings, None, ProxyEnv())
     assert openfga.store_ids(scratch.name) == []
     assert scratch.deleted
 

@@ -12,19 +12,22 @@ import re
 import secrets
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from checks.clickhouse.grants import CREATE_DATABASE, TABLE_PRIVILEGES, missing_privileges
 from preflight.engine.check import Check, Probe, StepFailed
-from preflight.engine.deadline import CLEANUP_TIMEOUT_S, timeout_message
+from preflight.engine.deadline import timeout_message
 from preflight.net import (
     Endpoint,
+    ProxyEnv,
     TlsSettings,
+    cleanup_client,
     http_client,
     http_request,
     parse_endpoint,
+    proxy_env,
     reach,
     tls_settings,
 )
@@ -72,6 +75,7 @@ class Target:
     username: str
     password: str
     database: str
+    proxies: ProxyEnv = field(default_factory=ProxyEnv)
 
     @property
     def url(self) -> str:
@@ -154,11 +158,12 @@ def _target(probe: Probe) -> Target:
         )
     ca_file = values.get("clickhouse.caBundle")
     return Target(
-        endpoint=endpoint,
+        endpoint=Endpoint(endpoint.host, endpoint.port, "https" if secure else "http"),
         tls=tls_settings(probe, ca_file) if secure else None,
         username=str(values.get("clickhouse.username", "default")),
         password=str(values.get("clickhouse.password", "")),
         database=str(setting(values, "clickhouse.database")),
+        proxies=proxy_env(probe),
     )
 
 
@@ -226,6 +231,7 @@ def _log_in(probe: Probe, target: Target, client_address: str) -> Session:
                 send_receive_timeout=seconds,
                 query_retries=0,
                 autogenerate_session_id=False,
+                pool_mgr=_pool(target),
             ),
         )
     except Error as exc:
@@ -392,21 +398,37 @@ def _roundtrip(probe: Probe, client: Client, target: Target) -> str:
 
 def _drop(target: Target, table: str) -> None:
     """The scratch table's cleanup: its own short timeout, it may run after the deadline."""
-    import httpx
-
-    verify = target.tls.context() if target.tls else True
-    response = httpx.post(
-        f"{target.url}/",
-        content=f"DROP TABLE IF EXISTS {table}",
-        auth=(target.username, target.password),
-        verify=verify,
-        timeout=CLEANUP_TIMEOUT_S,
-    )
+    with cleanup_client(target.proxies, target.tls) as client:
+        response = client.post(
+            f"{target.url}/",
+            content=f"DROP TABLE IF EXISTS {table}",
+            auth=(target.username, target.password),
+        )
     if response.status_code != 200:
         raise RuntimeError(_first_line(response.text))
 
 
 # --- clickhouse-connect calls -----------------------------------------------------------------
+
+
+def _pool(target: Target) -> Any:
+    """clickhouse-connect's connection pool, routed as the product's client would be (direct,
+    or through its proxy with the proxy's credentials), never by the library's own reading
+    of the environment."""
+    import urllib3
+    from clickhouse_connect.driver.httputil import get_pool_manager_options
+
+    tls = target.tls
+    options = get_pool_manager_options(
+        verify=tls.verify if tls else True,
+        ca_cert=str(tls.ca_file) if tls and tls.ca_file else None,
+    )
+    scheme = "https" if tls else "http"
+    proxy = target.proxies.route(scheme, target.endpoint.host)
+    if proxy is None:
+        return urllib3.PoolManager(**options)
+    headers = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None
+    return urllib3.ProxyManager(f"http://{proxy.netloc}", proxy_headers=headers, **options)
 
 
 class ServerError(StepFailed):

@@ -218,7 +218,7 @@ def _reach_server(probe: Probe, configuration: Configuration) -> None:
     if endpoint.scheme == "https":
         ca = configuration.ssl_ca_cert or probe.options.ca_bundle
         tls = TlsSettings(Path(ca) if ca else None, verify=bool(configuration.verify_ssl))
-    with reach(probe, endpoint, tls):
+    with reach(probe, endpoint, tls, routed=False):  # the client routes itself, as kubectl does
         pass
 
 
@@ -275,6 +275,8 @@ def _configuration(probe: Probe) -> tuple[Configuration, str]:
     options = probe.options
     configuration = Configuration()
     configuration.retries = False  # one attempt per request: the deadline bounds it
+    if not options.use_proxy:  # --no-proxy: not the client's own reading of HTTPS_PROXY
+        configuration.proxy = configuration.no_proxy = None
     account = _service_account()
     explicit = options.kubeconfig is not None or options.context is not None
     if account is not None and (options.in_cluster or not explicit):

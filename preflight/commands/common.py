@@ -3,12 +3,14 @@ one-line error exit."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, NoReturn
 
 import click
 
 from preflight.engine.options import RunOptions
+from preflight.net.proxy import captured
 from preflight.values.load import ValuesSource
 
 
@@ -38,6 +40,8 @@ def run_options(params: dict[str, Any], timeout_s: float, read_only: bool) -> Ru
         in_cluster=params["in_cluster"],
         registry_config=params["registry_config"],
         oidc_scope=params["oidc_scope"],
+        proxy_env=captured(os.environ),
+        use_proxy=not params["no_proxy"],
     )
 
 

@@ -17,19 +17,29 @@ from preflight.commands.common import csv, fail, run_options
 from preflight.commands.inputs import Inputs, inputs
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions, in_cluster
+from preflight.engine.waiting import Patience
+from preflight.report.accept import (
+    Acceptance,
+    BadAcceptance,
+    accept,
+    parse_accept,
+    unknown_acceptances,
+)
 from preflight.report.exit_codes import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     exit_code,
 )
-from preflight.report.redact import Redactor
+from preflight.report.redact import Redactor, find_secrets, proxy_secrets, value_words
 from preflight.report.renderers import rendered
 from preflight.report.renderers.text import LiveProgress
 from preflight.report.result import CheckResult, Report, Status, utc_now
 from preflight.values.check import ID as VALUES_ID
 from preflight.values.check import load_checked
 from preflight.values.load import Values
+
+DEFAULT_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,8 @@ class Invocation:
     bundle: Path | None
     #: Also print the report framed for `sense-preflight in-cluster` (preflight.report.frame).
     frame: bool = False
+    accept: tuple[Acceptance, ...] = ()
+    patience: Patience | None = None  # --wait
 
     @classmethod
     def from_params(cls, params: dict[str, Any], bundle: Path | None) -> Invocation:
@@ -63,7 +75,26 @@ class Invocation:
             strict=params["strict"],
             bundle=bundle,
             frame=params.get("report_frame", False),
+            accept=tuple(_acceptances(params["accept"])),
+            patience=_patience(params["wait"], params["interval"]),
         )
+
+
+def _acceptances(items: tuple[str, ...]) -> list[Acceptance]:
+    """--accept entries, or a one-line error (exit 2)."""
+    try:
+        return parse_accept(csv(items))
+    except BadAcceptance as exc:
+        fail(EXIT_BAD_INPUT, str(exc))
+
+
+def _patience(wait_s: float | None, interval_s: float | None) -> Patience | None:
+    """--wait and --interval, or a one-line error for an interval without a wait (exit 2)."""
+    if wait_s is None:
+        if interval_s is not None:
+            fail(EXIT_BAD_INPUT, "--interval needs --wait DURATION")
+        return None
+    return Patience(wait_s, DEFAULT_INTERVAL_S if interval_s is None else interval_s)
 
 
 def execute(call: Invocation) -> int:
@@ -71,24 +102,25 @@ def execute(call: Invocation) -> int:
     Returns the exit code."""
     import logging
 
-    from preflight.engine.runner import run_checks
     from preflight.report.bundle import write_bundle
 
     started_at = utc_now()
     started = time.monotonic()
     given = call.inputs
     values, values_check = load_checked(given.source, given.chart, given.facts)
-    redact = Redactor.for_values(values.data if values else {})
+    data = values.data if values else {}
+    secrets = find_secrets(data) | proxy_secrets(call.options.proxy_env)
+    redact = Redactor(secrets, value_words(data))
     logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
     output = Output(call.format, call.output)
     try:
-        checks = _selected(values, values_check, call.only, call.skip)
+        checks = _selected(values, values_check, call.only, call.skip, call.accept)
         progress = output.progress(redact)
         if progress is not None:
             progress.show(values_check)
         results = [values_check]
         if checks and values is not None:
-            results += run_checks(checks, values, call.options, progress)
+            results += accept(_run(call, checks, values, progress, redact), call.accept)
         report = Report(
             tuple(results),
             time.monotonic() - started,
@@ -121,10 +153,53 @@ def execute(call: Invocation) -> int:
     return exit_code(report, call.strict)
 
 
+def _run(
+    call: Invocation,
+    checks: list[Check],
+    values: Values,
+    progress: LiveProgress | None,
+    redact: Redactor,
+) -> list[CheckResult]:
+    """Run the checks once, or under --wait until they pass; progress sees each result as
+    --accept makes it."""
+    from preflight.engine.runner import run_checks
+    from preflight.engine.waiting import run_until_passing
+
+    def on_event(event: str, check: Check, result: CheckResult | None) -> None:
+        if progress is not None:
+            progress(event, check, accept([result], call.accept)[0] if result else None)
+
+    if call.patience is None:
+        return run_checks(checks, values, call.options, on_event)
+
+    def failing(result: CheckResult) -> bool:
+        return accept([result], call.accept)[0].status is Status.FAIL
+
+    def on_attempt(attempt: int, still: list[CheckResult], pause_s: float, left_s: float) -> None:
+        names = "; ".join(f"{r.id} ({r.message})" for r in still)
+        line = redact(
+            f"waiting ({left_s:.0f}s left): attempt {attempt} still fails: {names}; "
+            f"next attempt in {pause_s:.1f}s"
+        )
+        if progress is not None:
+            progress.note(line)
+        else:
+            click.echo(line, err=True)
+
+    return run_until_passing(
+        checks, values, call.options, call.patience, failing, on_event, on_attempt
+    )
+
+
 def _selected(
-    values: Values | None, values_check: CheckResult, only: list[str], skip: list[str]
+    values: Values | None,
+    values_check: CheckResult,
+    only: list[str],
+    skip: list[str],
+    acceptances: tuple[Acceptance, ...] = (),
 ) -> list[Check]:
-    """The checks to run, or none when the values failed; unknown --only/--skip names exit 2."""
+    """The checks to run, or none when the values failed; unknown --only/--skip/--accept
+    names exit 2."""
     if values is None or values_check.status is Status.FAIL:
         return []
     from preflight.engine import registry
@@ -137,6 +212,14 @@ def _selected(
         fail(
             EXIT_BAD_INPUT,
             f"unknown check id(s): {', '.join(unknown)} (see `sense-preflight checks`)",
+        )
+    known = sorted({name for check in available for name in (check.id, check.component)})
+    not_checks = unknown_acceptances(acceptances, known)
+    if not_checks:
+        fail(
+            EXIT_BAD_INPUT,
+            f"--accept: unknown check id(s) {', '.join(not_checks)}; valid: all, "
+            + ", ".join(known),
         )
     return registry.select(available, only, skip)
 

@@ -36,3 +36,5 @@ class RunOptions:
     oidc_scope: str | None = None  # the scope the oidc check asks a client_credentials token for
     #: The GPU probe pod's answer, given to the in-cluster Job (commands/gpu_probe_pod.py).
     gpu_probe: Path | None = None
+    proxy_env: tuple[tuple[str, str], ...] = ()  # the proxy variables set (preflight.net.proxy)
+    use_proxy: bool = True  # False under --no-proxy: every request goes direct

@@ -10,47 +10,133 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from preflight.engine.check import Probe, StepFailed
+from preflight.engine.deadline import CLEANUP_TIMEOUT_S
 from preflight.net.endpoint import Endpoint, parse_endpoint
+from preflight.net.proxy import Proxy, ProxyEnv, proxy_env
 from preflight.net.tcp import TCP_FIX, tcp_reason
 from preflight.net.tls import TlsSettings, ssl_reason, tls_settings, verify_reason
+from preflight.net.tunnel import ProxyAnswer, judge_answer, status_answer
 
 if TYPE_CHECKING:
     import httpx
 
 
 def http_client(probe: Probe, tls: TlsSettings | None = None, **kwargs: Any) -> httpx.Client:
-    """An httpx client whose every request is bounded by the check's deadline."""
+    """An httpx client whose every request is bounded by the check's deadline and goes
+    through the proxy the product would use for its URL (`preflight.net.proxy`)."""
     import httpx
 
     settings = tls or tls_settings(probe)
-    verify: ssl.SSLContext | bool = settings.context()
+    transport = routed_transport(proxy_env(probe), settings.context())
     return httpx.Client(
-        verify=verify, timeout=probe.deadline.timeout(), follow_redirects=False, **kwargs
+        transport=transport,
+        trust_env=False,
+        timeout=probe.deadline.timeout(),
+        follow_redirects=False,
+        **kwargs,
     )
+
+
+def cleanup_client(env: ProxyEnv, tls: TlsSettings | None, **kwargs: Any) -> httpx.Client:
+    """An httpx client for a cleanup (it may run past the check's deadline): routed like the
+    check's own, bounded by CLEANUP_TIMEOUT_S."""
+    import httpx
+
+    verify: ssl.SSLContext | bool = tls.context() if tls else True
+    return httpx.Client(
+        transport=routed_transport(env, verify),
+        trust_env=False,
+        timeout=CLEANUP_TIMEOUT_S,
+        **kwargs,
+    )
+
+
+def routed_transport(env: ProxyEnv, verify: ssl.SSLContext | bool) -> httpx.BaseTransport:
+    """An httpx transport that sends each request direct or through its proxy, as `env`
+    routes its URL (one connection pool per route). Through a proxy every request has a
+    connection of its own: a proxy may close a kept-alive one just as the next request goes
+    out (tinyproxy closes each after one answer), which .NET's client retries and httpx
+    does not."""
+    import httpx
+
+    one_each = httpx.Limits(max_keepalive_connections=0)
+
+    class Routed(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.pools: dict[Proxy | None, httpx.HTTPTransport] = {}
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            proxy = env.route(request.url.scheme, request.url.host)
+            if proxy not in self.pools:
+                self.pools[proxy] = (
+                    httpx.HTTPTransport(
+                        verify=verify, trust_env=False, proxy=proxy.url, limits=one_each
+                    )
+                    if proxy
+                    else httpx.HTTPTransport(verify=verify, trust_env=False)
+                )
+            return self.pools[proxy].handle_request(request)
+
+        def close(self) -> None:
+            for pool in self.pools.values():
+                pool.close()
+
+    return Routed()
 
 
 def http_request(
     probe: Probe, client: httpx.Client, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
-    """One request under the deadline; connection-level errors become precise StepFailed."""
+    """One request under the deadline; connection-level errors become precise StepFailed,
+    and so does a refusal by the proxy in between (407, cannot reach…)."""
     import httpx
 
     left = probe.deadline.timeout()
+    endpoint = _endpoint(url)
+    proxy = proxy_env(probe).route(endpoint.scheme, endpoint.host) if endpoint else None
     try:
-        return client.request(method, url, timeout=httpx.Timeout(left), **kwargs)
+        response = client.request(method, url, timeout=httpx.Timeout(left), **kwargs)
     except httpx.TimeoutException as exc:
         raise StepFailed(
-            f"HTTP: {_timeout_phase(exc)} timed out for {safe_url(url)}", TCP_FIX
+            f"HTTP: {_timeout_phase(exc)} timed out for {_where(url, proxy)}", TCP_FIX
         ) from None
+    except httpx.ProxyError as exc:
+        answer = status_answer(str(exc))
+        if answer is not None and proxy is not None and endpoint is not None:
+            judge_answer(answer, proxy, endpoint, tunnel=True)  # raises: the proxy refused
+        raise _http_failure(url, exc, proxy) from None
     except httpx.HTTPError as exc:
-        raise _http_failure(url, exc) from None
+        raise _http_failure(url, exc, proxy) from None
+    if proxy is not None and endpoint is not None and endpoint.scheme == "http":
+        judge_answer(
+            ProxyAnswer(
+                response.status_code, response.reason_phrase, response.headers.get("via", "")
+            ),
+            proxy,
+            endpoint,
+            tunnel=False,
+        )
+    return response
 
 
-def _http_failure(url: str, exc: Exception) -> StepFailed:
+def _endpoint(url: str) -> Endpoint | None:
+    """Where a request goes, or None for a URL httpx will refuse with its own words."""
+    try:
+        return parse_endpoint(url)
+    except StepFailed:
+        return None
+
+
+def _where(url: str, proxy: Proxy | None) -> str:
+    """`http://host:port/path`, and the proxy it went through."""
+    return safe_url(url) + (f" through {proxy}" if proxy else "")
+
+
+def _http_failure(url: str, exc: Exception, proxy: Proxy | None = None) -> StepFailed:
     """What a failed request means, as a StepFailed (timeouts are handled before)."""
     import httpx
 
-    where = safe_url(url)
+    where = _where(url, proxy)
     if how := _hang_up(exc):
         return StepFailed(
             f"HTTP: {where} accepted the connection, then closed it without answering ({how})",

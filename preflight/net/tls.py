@@ -71,7 +71,7 @@ def tls_handshake(
     try:
         tls = context.wrap_socket(sock, server_hostname=server_name)
     except ssl.SSLCertVerificationError as exc:
-        raise StepFailed(f"TLS: {verify_reason(exc, server_name)}", _TLS_VERIFY_FIX) from None
+        raise StepFailed(f"TLS: {verify_reason(exc, server_name)}", TLS_VERIFY_FIX) from None
     except ssl.SSLError as exc:
         raise StepFailed(f"TLS: {ssl_reason(exc)}", TLS_PROTOCOL_FIX) from None
     except TimeoutError:
@@ -98,7 +98,7 @@ def tls_handshake(
     return tls, TlsInfo(version, _not_after(tls), settings.verify, settings.skipped)
 
 
-_TLS_VERIFY_FIX = (
+TLS_VERIFY_FIX = (
     "give the CA that signed the server certificate (--ca-bundle or the dependency's CA value), "
     "or fix the certificate; --insecure-skip-tls-verify only for a test"
 )

@@ -1,7 +1,8 @@
 """The support bundle: everything support asks for first, in one redacted .tar.gz.
 
 report.json, report.md, report.html, values.yaml (every secret replaced by `<redacted>`, keys kept),
-environment.json (tool, Python, platform, in-cluster and namespace), and logs/<check>.log
+environment.json (tool, Python, platform, in-cluster and namespace, the proxy variables set
+with their credentials redacted and whether --no-proxy ignored them), and logs/<check>.log
 with the client libraries' log lines each check captured.
 """
 
@@ -21,7 +22,7 @@ import yaml
 
 from preflight import __version__
 from preflight.engine.options import RunOptions, in_cluster
-from preflight.report.redact import Redactor, blank
+from preflight.report.redact import Redactor, blank, proxy_variables
 from preflight.report.renderers import rendered
 from preflight.report.result import Report, utc_now
 
@@ -37,6 +38,8 @@ def environment(options: RunOptions) -> dict[str, Any]:
         "namespace": options.namespace,
         "timeout_s": options.timeout_s,
         "read_only": options.read_only,
+        "proxy_variables": proxy_variables(options.proxy_env),
+        "proxy_used": options.use_proxy and bool(options.proxy_env),
         "created": utc_now(),
     }
 

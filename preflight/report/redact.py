@@ -14,6 +14,7 @@ values check warns about it (preflight/secret_values.py).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -118,6 +119,37 @@ def words(strings: Iterable[str]) -> set[str]:
     return found
 
 
+def proxy_secrets(variables: Iterable[tuple[str, str]]) -> set[str]:
+    """The credentials in proxy variables (HTTPS_PROXY=http://user:password@host:port): the
+    password and the whole user info, raw, percent-decoded and as the Basic header's base64;
+    a user without a password is taken for a token."""
+    found: set[str] = set()
+    for name, value in variables:
+        user_info = _proxy_user_info(name, value)
+        for form in (user_info, unquote(user_info)) if user_info else ():
+            user, colon, password = form.partition(":")
+            found.update({form, password} if colon else {user})
+            found.add(base64.b64encode(form.encode()).decode())
+    return {secret for secret in found if len(secret) >= MIN_SECRET_LENGTH}
+
+
+def proxy_variables(variables: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The proxy variables with their user info replaced by `<redacted>`, for the bundle."""
+    shown: dict[str, str] = {}
+    for name, value in variables:
+        user_info = _proxy_user_info(name, value)
+        shown[name] = value.replace(f"{user_info}@", f"{REDACTED}@", 1) if user_info else value
+    return shown
+
+
+def _proxy_user_info(name: str, value: str) -> str:
+    """The user info of a proxy variable's URL ('' for NO_PROXY and URLs without one)."""
+    if not name.lower().endswith("_proxy") or name.lower() == "no_proxy":
+        return ""
+    rest = value.split("://", 1)[-1]
+    return rest.rpartition("@")[0] if "@" in rest else ""
+
+
 def value_words(values: Mapping[str, Any]) -> set[str]:
     """The words a report may show from these values: every value path and every value that
     is not a secret (user names, hosts, databases…), less the secrets embedded in it (a URL's
@@ -172,6 +204,7 @@ def skeleton_result(check: CheckResult) -> CheckResult:
         steps=tuple(StepResult(s.name, s.status, duration_s=s.duration_s) for s in check.steps),
         facts=blank(dict(check.facts)),
         duration_s=check.duration_s,
+        accepted=check.accepted,
     )
 
 

@@ -54,6 +54,7 @@ class CheckResult:
     facts: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
     logs: Sequence[str] = ()  # client libraries' log lines, for the support bundle only
+    accepted: bool = False  # a failure turned into a warning by --accept (report.accept)
 
     def __post_init__(self) -> None:
         _keep_milliseconds(self)
@@ -80,6 +81,11 @@ class Report:
 
     def count(self, status: Status) -> int:
         return sum(1 for check in self.checks if check.status is status)
+
+    @property
+    def accepted(self) -> int:
+        """How many failures --accept turned into warnings."""
+        return sum(1 for check in self.checks if check.accepted)
 
     @property
     def summary(self) -> dict[str, int]:

@@ -173,9 +173,13 @@ def _row(check: CheckResult, cells: list[_Cell]) -> str:
         f'<details class="check {check.status.value}" id="{_anchor(check)}" '
         f'data-check="{_text(check.id)}"{opened}><summary class="row">'
         f'<span class="c-id" title="{_text(check.id)}: {_text(check.title)}">'
-        f"<code>{_text(check.id)}</code><small>{_badge(check.status)} {_text(check.message)}</small></span>"
+        f"<code>{_text(check.id)}</code><small>{_badge(check.status)}{_ACCEPTED if check.accepted else ''} "
+        f"{_text(check.message)}</small></span>"
         f"{line}</summary>{_body(check)}</details>"
     )
+
+
+_ACCEPTED = ' <span class="badge warn">accepted failure (--accept)</span>'
 
 
 def _cell(cell: _Cell) -> str:

@@ -68,6 +68,7 @@ def _check(node: Any, where: str) -> CheckResult:
         steps=tuple(_step(step, f"{where}steps[{i}].") for i, step in enumerate(steps)),
         facts=_field(node, "facts", (dict,), where, default={}),
         duration_s=_field(node, "duration_s", _NUMBER, where, default=0.0),
+        accepted=_field(node, "accepted", (bool,), where, default=False),
     )
 
 

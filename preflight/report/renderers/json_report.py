@@ -17,6 +17,7 @@ def check_dict(check: CheckResult) -> dict[str, Any]:
         "component": check.component,
         "title": check.title,
         "status": check.status.value,
+        "accepted": check.accepted,
         "duration_s": round(check.duration_s, 3),
         "message": check.message,
         "remediation": check.remediation,

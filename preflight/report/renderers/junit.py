@@ -43,7 +43,8 @@ def render_junit(report: Report) -> str:
         elif check.status is Status.SKIP:
             ET.SubElement(case, "skipped", message=check.message)
         elif check.status is Status.WARN:
-            ET.SubElement(case, "system-out").text = f"WARNING: {check.message}\n{_details(check)}"
+            kind = "ACCEPTED FAILURE (--accept)" if check.accepted else "WARNING"
+            ET.SubElement(case, "system-out").text = f"{kind}: {check.message}\n{_details(check)}"
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -21,20 +21,25 @@ def render_markdown(report: Report) -> str:
     lines = [
         f"## sense-preflight {report.version}",
         "",
-        f"**{summary['pass']} passed, {summary['warn']} warnings, {summary['fail']} failed, "
+        f"**{summary['pass']} passed, {summary['warn']} warnings"
+        + (f" ({report.accepted} accepted)" if report.accepted else "")
+        + f", {summary['fail']} failed, "
         f"{summary['skip']} skipped** in {report.duration_s:.1f}s",
         "",
         "| Status | Check | Result | Time |",
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {_ICON[c.status]} | `{c.id}` | {_cell(c.message)} | {c.duration_s:.2f}s |"
+        f"| {_ICON[c.status]}{' (accepted)' if c.accepted else ''} | `{c.id}` | "
+        f"{_cell(c.message)} | {c.duration_s:.2f}s |"
         for c in report.checks
     ]
     for check in report.checks:
         if check.status not in (Status.FAIL, Status.WARN):
             continue
         lines += ["", f"### `{check.id}` — {check.title}", ""]
+        if check.accepted:
+            lines += ["**Accepted failure** (`--accept`): it fails, and was agreed.", ""]
         if check.remediation:
             lines += [f"**What to do:** {check.remediation}", ""]
         lines += ["| Step | Status | Detail | Time |", "|---|---|---|---|"]

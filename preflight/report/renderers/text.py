@@ -35,7 +35,8 @@ def check_lines(result: CheckResult, color: bool = False) -> list[str]:
     if color:
         label = click.style(label, fg=_COLOR[result.status], bold=result.status is Status.FAIL)
     timing = f" ({result.duration_s:.2f}s)" if result.status is not Status.SKIP else ""
-    lines = [f"{label}  {result.id:<22} {result.message}{timing}"]
+    accepted = "[accepted failure, --accept] " if result.accepted else ""
+    lines = [f"{label}  {result.id:<22} {accepted}{result.message}{timing}"]
     if result.status in (Status.FAIL, Status.WARN):
         flagged = [step for step in result.steps if step.status in (Status.FAIL, Status.WARN)]
         if len(flagged) > 1:
@@ -47,9 +48,10 @@ def check_lines(result: CheckResult, color: bool = False) -> list[str]:
 
 def summary_line(report: Report, color: bool = False) -> str:
     counts = report.summary
+    accepted = f" ({report.accepted} accepted)" if report.accepted else ""
     parts = [
         (f"{counts['pass']} passed", Status.PASS),
-        (f"{counts['warn']} warnings", Status.WARN),
+        (f"{counts['warn']} warnings{accepted}", Status.WARN),
         (f"{counts['fail']} failed", Status.FAIL),
         (f"{counts['skip']} skipped", Status.SKIP),
     ]
@@ -92,6 +94,9 @@ class LiveProgress:
             self._clear_status()
             self._show_status()
             self.stream.flush()
+        elif event == "retry":  # --wait tries it again: not its final result yet
+            if check.id in self.running:
+                self.running.remove(check.id)
         elif result is not None:
             if check.id in self.running:
                 self.running.remove(check.id)
@@ -107,6 +112,13 @@ class LiveProgress:
 
     def _lines(self, result: CheckResult) -> str:
         return "\n".join(check_lines(result, self.color))
+
+    def note(self, line: str) -> None:
+        """A line about the run itself (what --wait is still waiting for)."""
+        self._clear_status()
+        self.stream.write(self.redact(click.style(line, dim=True) if self.color else line) + "\n")
+        self._show_status()
+        self.stream.flush()
 
     def finish(self, report: Report) -> None:
         """The summary; without a terminal, the whole report first, in the checks' order."""
