@@ -288,3 +288,27 @@ def test_the_plugin_runs_the_guides_line_with_helms_settings(
     )  # fmt: skip
     assert failed.code == 3
     assert failed.failed_step("kubernetes")["name"] == "namespace"
+
+
+def test_a_local_chart_on_the_line_is_read_with_its_defaults_and_schema(tmp_path: Path) -> None:
+    from tests.test_chart import chart_tgz
+
+    packaged = chart_tgz(tmp_path)
+    assert f"--chart={packaged}" in argv(["upgrade", "r", str(packaged)])
+    values = tmp_path / "custom-values.yaml"
+    values.write_text(EXAMPLE_VALUES.read_text())
+    result = run_cli(
+        "helm", "upgrade", "--install", "axion-sense", packaged, "-f", values,
+        "--only", "values", "--format", "json",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    facts = result.check("values")["facts"]
+    assert (facts["chart"]["name"], facts["chart"]["version"]) == ("axion-sense", "1.5.0")
+
+
+def test_a_remote_chart_is_named_as_not_read() -> None:
+    line = parse(["upgrade", "--install", "axion-sense", GUIDE_CHART, "-f", "v.yaml"])
+    assert "--chart" not in " ".join(run_argv(line, {"HELM_NAMESPACE": "ns"}))
+    assert any(
+        f"the chart {GUIDE_CHART} is not a local directory or .tgz" in n for n in notes(line)
+    )

@@ -202,8 +202,12 @@ class HelmLine:
 
     @property
     def chart(self) -> str | None:
-        # The chart is not read yet: issue 16 (--chart) reads a local chart's values.yaml.
         return self.positionals[-1] if self.positionals else None
+
+    @property
+    def local_chart(self) -> str | None:
+        """The chart when it is a directory or a packaged chart here (read with --chart)."""
+        return self.chart if self.chart and Path(self.chart).exists() else None
 
 
 def parse(args: Sequence[str]) -> HelmLine:
@@ -310,6 +314,8 @@ def run_argv(line: HelmLine, env: Mapping[str, str]) -> list[str]:
     line leaves out, as for `helm` itself and for a Helm plugin; without any namespace it is
     the kubeconfig context's, else `default`, as Helm resolves it."""
     given = dict(line.given)
+    if line.local_chart:
+        given["--chart"] = [line.local_chart]
     if "--values" in given:
         given["--values"] = [path for item in given["--values"] for path in _slice(item)]
     for option, variable in (
@@ -376,8 +382,14 @@ def notes(line: HelmLine) -> list[str]:
         )
     if {"--reuse-values", "--reset-then-reuse-values"} & set(line.ignored):
         found.append(
-            "--reuse-values: the installed release's values are not read here; add them with "
-            "-f (helm get values RELEASE -o yaml > current-values.yaml)"
+            "--reuse-values: the installed release's values are not read from this line; "
+            f"run `sense-preflight run --release {line.release or 'RELEASE'}` with the same -f "
+            "and --set* to check them"
+        )
+    if line.chart and not line.local_chart:
+        found.append(
+            f"the chart {line.chart} is not a local directory or .tgz: its defaults and "
+            "schema are not read (helm pull it and put the .tgz on the line)"
         )
     return found
 
