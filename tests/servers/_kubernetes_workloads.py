@@ -778,12 +778,17 @@ class Workloads:
             **{SA_DIR_ENV: str(sa)},
         )
         command = [
-            *(container.get("command") or ["sense-preflight"]),
-            *(container.get("args") or []),
+            host(part)
+            for part in [
+                *(container.get("command") or ["sense-preflight"]),
+                *(container.get("args") or []),
+            ]
         ]
+        # The image's `sense-preflight` is this test process's own interpreter: a host path,
+        # never one of the pod's mounts (the checkout itself may live under /tmp).
         if command[0] == "sense-preflight":
             command = [*PREFLIGHT, *command[1:]]
-        return [host(part) for part in command], env
+        return command, env
 
     def _driver_mounted(self, container: Obj, node: str) -> bool:
         """Whether the NVIDIA runtime gives this container the driver: it asks for a GPU on a
