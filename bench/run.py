@@ -1,6 +1,7 @@
 """Benchmark sense-preflight against the test suite's real local servers.
 
-    python bench/run.py
+    python bench/run.py            # on loopback
+    python bench/run.py --latency  # each dependency behind a 20 ms RTT proxy (bench/latency.py)
 
 Starts the servers through the test suite's fixtures (pytest is only the harness: nothing here
 asserts a time), measures, and prints a table of the four figures beside their goals:
@@ -37,7 +38,7 @@ if __name__ == "__main__":
                 "no:cacheprovider",
                 "--rootdir",
                 str(ROOT),
-                str(ROOT / "bench" / "measure.py"),
+                str(ROOT / "bench" / ("latency.py" if "--latency" in sys.argv else "measure.py")),
             ]
         )
     )
