@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 MIN_MAJOR = 26
 HTTP_PORT, HTTPS_PORT = 8123, 8443
 SCRATCH_PREFIX = "sense_preflight_"
+#: The client libraries this module's checks import (preflight.engine.preload).
+CLIENTS = ("clickhouse_connect", "httpx")
 
 T = TypeVar("T")
 

@@ -38,6 +38,8 @@ DEFAULT_PORT = 9092
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 MIN_RELEASE = (3, 0)
 WANTED_BROKERS = 3
+#: The client libraries this module's checks import (preflight.engine.preload).
+CLIENTS = ("confluent_kafka",)
 
 READS = (
     "kafka.bootstrapServers",

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 #: Where the kubelet mounts the pod's service account; the variable overrides it (tests).
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 SERVICE_ACCOUNT_DIR_ENV = "SENSE_PREFLIGHT_SERVICEACCOUNT_DIR"
+#: The client libraries the cluster checks import (preflight.engine.preload).
+CLIENTS = ("kubernetes.config", "psutil")
 
 _CREDENTIALS_FIX = (
     "refresh the kubeconfig's credentials (e.g. `aws eks update-kubeconfig`, "

@@ -40,6 +40,8 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 #: What the chart opens by default, per replica (the install guide's defaults).
 #: The message of the PostgreSQL protocol that asks the server for TLS (protocol 3, code 80877103).
 SSL_REQUEST = struct.pack("!II", 8, 80877103)
+#: The client libraries this module's checks import (preflight.engine.preload).
+CLIENTS = ("psycopg",)
 
 
 @dataclass(frozen=True)

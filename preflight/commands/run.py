@@ -15,6 +15,7 @@ import click
 
 from preflight import __version__
 from preflight.commands.common import csv, fail, source
+from preflight.engine import preload
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions
 from preflight.report.exit_codes import (
@@ -78,6 +79,7 @@ def execute(call: Invocation) -> int:
     from preflight.report.bundle import write_bundle
 
     started = time.monotonic()
+    preload.start(call.only, call.skip)  # the checks' clients load while the values do
     values, values_check = load_checked(call.source)
     redact = Redactor.for_values(values.data if values else {})
     logging.getLogger().addHandler(logging.NullHandler())  # client libraries never print
