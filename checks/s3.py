@@ -89,6 +89,9 @@ class S3Settings:
     force_path_style: bool
     tls: TlsSettings | None
     session: Any = field(repr=False, compare=False)  # one boto3 Session: models load once
+    clients: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The check's client per addressing style (see _client)."""
+    reserves: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def url(self) -> str:
@@ -471,10 +474,20 @@ class _Scratch:
 
 
 def _client(probe: Probe, settings: S3Settings, style: str, reserve: float = 0.0) -> Any:
-    """A boto3 S3 client whose requests end just before the check's deadline (`reserve`
-    seconds earlier still, to leave the cleanup its time)."""
-    timeout = probe.deadline.client_timeout(reserve=reserve)
-    return _new_client(settings, style, timeout, settings.session)
+    """The check's boto3 S3 client for this addressing style, made once: its keep-alive
+    connection serves every step. Each request's read timeout is what the check's deadline
+    leaves when it starts (`reserve` seconds less still, to leave the cleanup its time)."""
+    bounds = settings.reserves
+    bounds[style] = reserve
+    if style not in settings.clients:
+        client = _new_client(settings, style, probe.deadline.client_timeout(), settings.session)
+
+        def bound(context: dict[str, Any], **_: Any) -> None:
+            context["read_timeout"] = probe.deadline.client_timeout(reserve=bounds[style])
+
+        client.meta.events.register("before-parameter-build.s3", bound)
+        settings.clients[style] = client
+    return settings.clients[style]
 
 
 def _boto3_session() -> Any:
