@@ -1,8 +1,10 @@
 """The network layers every check shares, one module each, in the order a check walks them:
 endpoint (parse a value) → dns → tcp → tls (settings, handshake, and the one judge of a
 certificate) → reach (the three as timed steps) → http (a deadline-bound client) → fanout (one
-step over several addresses). The names below are the layers' public API."""
+step over several addresses) and ahead (a request sent now, judged later). The names below are
+the layers' public API."""
 
+from preflight.net.ahead import Ahead
 from preflight.net.dns import resolve
 from preflight.net.endpoint import Endpoint, endpoint_text, parse_endpoint
 from preflight.net.http import (
@@ -27,6 +29,7 @@ from preflight.net.tls import (
 
 __all__ = [
     "CERT_EXPIRY_WARNING_DAYS",
+    "Ahead",
     "Connection",
     "Endpoint",
     "TlsInfo",
