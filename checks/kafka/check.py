@@ -75,6 +75,7 @@ def run(probe: Probe) -> None:
             link.sock.close()
     live = [link.endpoint for link in links if link.greeting is not None]
     client = KafkaClient(probe, settings, live)
+    client.admin  # noqa: B018  librdkafka connects in its threads while the next steps run
     cluster = _metadata(probe, _auth(probe, settings, greeting, client))
     _advertised(probe, settings, cluster)
     _version(probe, greeting.ranges)
@@ -629,6 +630,9 @@ class _Pair:
                     "request.timeout.ms": max(1, left_ms),
                     "linger.ms": 0,
                     "acks": "all",
+                    # Connect to every broker the metadata names as soon as it arrives, not at
+                    # the first produce: the leader's connection is up when the topic exists.
+                    "enable.sparse.connections": False,
                 }
             )
         )
