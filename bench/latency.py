@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import pytest
 import trustme
 
-from bench.measure import CLI, Child, healthy_values, run_child
+from bench.measure import CLI, Child, cli_options, healthy_values, run_child
 from bench.proxy import DelayProxy
 from tests.cli import write_values
 from tests.servers import oidc as oidc_servers
@@ -31,7 +31,7 @@ from tests.servers.kubernetes import KubeCluster
 from tests.servers.oidc import OidcProvider
 from tests.servers.openfga import OpenFgaServer
 from tests.servers.postgres import PostgresServer
-from tests.servers.registry import Registry, docker_config
+from tests.servers.registry import Registry
 from tests.servers.s3 import S3Server
 
 RTT_S = 0.020
@@ -128,8 +128,6 @@ def test_latency(
     kube: KubeCluster,
     proxy_ports: dict[str, int],
 ) -> None:
-    ca = tmp_path / "ca.pem"
-    test_ca.cert_pem.write_to_path(str(ca))
     near = healthy_values(
         postgres17,
         clickhouse26,
@@ -150,16 +148,7 @@ def test_latency(
         "openfga": DelayProxy(free_port(), _port_of(openfga.url), delay),
     }
     far = _far_values(near, proxies, kafka_far, oidc_far)
-    common = [
-        "--format",
-        "json",
-        "--ca-bundle",
-        str(ca),
-        "--kubeconfig",
-        str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
-        "--registry-config",
-        str(docker_config(tmp_path / "docker.json", registry)),
-    ]
+    common = cli_options(tmp_path, test_ca, kube, registry)
     near_args = [str(write_values(tmp_path, near, "near.yaml")), *common]
     far_args = [str(write_values(tmp_path, far, "far.yaml")), *common]
     try:

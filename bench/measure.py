@@ -91,6 +91,25 @@ class Child(NamedTuple):
     cpu_s: float
 
 
+def cli_options(
+    tmp_path: Path, test_ca: trustme.CA, kube: KubeCluster, registry: Registry
+) -> list[str]:
+    """The options every benchmark run passes: JSON, the session CA, the fake cluster's
+    kubeconfig (the cluster checks on) and the registry's credentials."""
+    ca = tmp_path / "ca.pem"
+    test_ca.cert_pem.write_to_path(str(ca))
+    return [
+        "--format",
+        "json",
+        "--ca-bundle",
+        str(ca),
+        "--kubeconfig",
+        str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
+        "--registry-config",
+        str(docker_config(tmp_path / "docker.json", registry)),
+    ]
+
+
 def run_child(args: list[str]) -> Child:
     """Run the CLI in a child of a fresh interpreter (so getrusage sees that child alone)."""
     probe = (
@@ -147,8 +166,6 @@ def test_measure(
     kube: KubeCluster,
     hostile: HostileServers,
 ) -> None:
-    ca = tmp_path / "ca.pem"
-    test_ca.cert_pem.write_to_path(str(ca))
     values = healthy_values(
         postgres17,
         clickhouse26,
@@ -160,17 +177,7 @@ def test_measure(
         detector_servers,
     )
     values_file = write_values(tmp_path, values)
-    common = [
-        str(values_file),
-        "--format",
-        "json",
-        "--ca-bundle",
-        str(ca),
-        "--kubeconfig",
-        str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
-        "--registry-config",
-        str(docker_config(tmp_path / "docker.json", registry)),
-    ]
+    common = [str(values_file), *cli_options(tmp_path, test_ca, kube, registry)]
 
     full_runs = [run_json(common) for _ in range(RUNS)]
     report, full_wall, _ = _median_run(full_runs)
