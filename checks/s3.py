@@ -486,8 +486,15 @@ def _client(probe: Probe, settings: S3Settings, style: str, reserve: float = 0.0
             context["read_timeout"] = probe.deadline.client_timeout(reserve=bounds[style])
 
         client.meta.events.register("before-parameter-build.s3", bound)
+        client.meta.events.register("before-send.s3.PutObject", _without_expect)
         settings.clients[style] = client
     return settings.clients[style]
+
+
+def _without_expect(request: Any, **_: Any) -> None:
+    """The scratch object is a few bytes: send it at once rather than ask first
+    (`Expect: 100-continue` waits a round trip for the server's go-ahead; it is not signed)."""
+    request.headers.pop("Expect", None)
 
 
 def _boto3_session() -> Any:
