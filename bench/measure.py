@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import trustme
 
@@ -82,19 +82,54 @@ def healthy_values(
     return values
 
 
-def run_json(args: list[str]) -> tuple[dict[str, Any], float, int]:
-    """Run the CLI in a child; its JSON report, wall time and the child's peak RSS (KiB)."""
+class Child(NamedTuple):
+    """One CLI run: its JSON report, wall time, peak RSS (KiB) and CPU seconds (user + sys)."""
+
+    report: dict[str, Any]
+    wall: float
+    rss_kib: int
+    cpu_s: float
+
+
+def cli_options(
+    tmp_path: Path, test_ca: trustme.CA, kube: KubeCluster, registry: Registry
+) -> list[str]:
+    """The options every benchmark run passes: JSON, the session CA, the fake cluster's
+    kubeconfig (the cluster checks on) and the registry's credentials."""
+    ca = tmp_path / "ca.pem"
+    test_ca.cert_pem.write_to_path(str(ca))
+    return [
+        "--format",
+        "json",
+        "--ca-bundle",
+        str(ca),
+        "--kubeconfig",
+        str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
+        "--registry-config",
+        str(docker_config(tmp_path / "docker.json", registry)),
+    ]
+
+
+def run_child(args: list[str]) -> Child:
+    """Run the CLI in a child of a fresh interpreter (so getrusage sees that child alone)."""
     probe = (
         "import json, resource, subprocess, sys, time;"
         "t = time.monotonic(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
-        "print(json.dumps({'out': p.stdout, 'wall': time.monotonic() - t,"
-        " 'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))"
+        "wall = time.monotonic() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "print(json.dumps({'out': p.stdout, 'wall': wall, 'rss': u.ru_maxrss,"
+        " 'cpu': u.ru_utime + u.ru_stime}))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe, *CLI, *args], capture_output=True, text=True, check=True
     )
     outcome = json.loads(done.stdout)
-    return json.loads(outcome["out"]), outcome["wall"], outcome["rss"]
+    return Child(json.loads(outcome["out"]), outcome["wall"], outcome["rss"], outcome["cpu"])
+
+
+def run_json(args: list[str]) -> tuple[dict[str, Any], float, int]:
+    """Run the CLI in a child; its JSON report, wall time and the child's peak RSS (KiB)."""
+    child = run_child(args)
+    return child.report, child.wall, child.rss_kib
 
 
 def _slowest_s(report: dict[str, Any]) -> float:
@@ -131,8 +166,6 @@ def test_measure(
     kube: KubeCluster,
     hostile: HostileServers,
 ) -> None:
-    ca = tmp_path / "ca.pem"
-    test_ca.cert_pem.write_to_path(str(ca))
     values = healthy_values(
         postgres17,
         clickhouse26,
@@ -144,17 +177,7 @@ def test_measure(
         detector_servers,
     )
     values_file = write_values(tmp_path, values)
-    common = [
-        str(values_file),
-        "--format",
-        "json",
-        "--ca-bundle",
-        str(ca),
-        "--kubeconfig",
-        str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
-        "--registry-config",
-        str(docker_config(tmp_path / "docker.json", registry)),
-    ]
+    common = [str(values_file), *cli_options(tmp_path, test_ca, kube, registry)]
 
     full_runs = [run_json(common) for _ in range(RUNS)]
     report, full_wall, _ = _median_run(full_runs)

@@ -23,6 +23,9 @@ from preflight.net import Endpoint, http_client, http_request, parse_endpoint, r
 from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
+#: The client libraries this module's checks import (preflight.engine.preload).
+CLIENTS = ("httpx",)
+
 if TYPE_CHECKING:
     import httpx
 

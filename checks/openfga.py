@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.engine.check import Check, Probe, StepFailed
 from preflight.net import (
+    Ahead,
     Endpoint,
     ProxyEnv,
     TlsSettings,
@@ -95,9 +96,15 @@ def run(probe: Probe) -> None:
     settings = read_settings(probe)
     tls = reach_url(probe, settings.endpoint)
     with http_client(probe, tls, **settings.client_options()) as client:
+        # Without a key, sent now on a connection of its own; judged at the auth step.
+        anonymous = (
+            Ahead(lambda: _list_stores(probe, client, settings, anonymous=True), probe.deadline)
+            if settings.api_key
+            else None
+        )
         check_health(probe, client, settings)
-        check_key(probe, client, settings)
-        store_found = find_store(probe, client, settings)
+        first_page = check_key(probe, client, settings, anonymous)
+        store_found = find_store(probe, client, settings, first_page)
         if probe.options.read_only:
             probe.skip("roundtrip", "--read-only: no scratch store created")
             return
@@ -132,38 +139,57 @@ def check_health(probe: Probe, client: httpx.Client, settings: OpenFgaSettings) 
         step.detail = "SERVING"
 
 
-def check_key(probe: Probe, client: httpx.Client, settings: OpenFgaSettings) -> None:
-    """auth: the key may list stores."""
+def check_key(
+    probe: Probe,
+    client: httpx.Client,
+    settings: OpenFgaSettings,
+    anonymous: Ahead[httpx.Response] | None,
+) -> httpx.Response:
+    """auth: the key may list stores (the listing is the store step's first page); and the
+    server does not answer the same request without a key."""
     with probe.step("auth") as step:
-        response = http_request(
-            probe, client, "GET", settings.url("/stores"), params={"page_size": 1}
-        )
+        response = _list_stores(probe, client, settings)
         if response.status_code == 401:
             code, message = _error(response)
             missing = code == "bearer_token_missing" or not settings.api_key
             raise StepFailed(
                 f"API key {'missing' if missing else 'rejected'} ({code}: {message})", _FIX_KEY
             )
-        _expect(response, 200, "listing stores")
+        # OpenFGA authenticates before it validates: a 400 (a store name it refuses) accepted
+        # the key, and the store step reports the refusal.
+        if response.status_code != 400:
+            _expect(response, 200, "listing stores")
         step.detail = "API key accepted"
-        if settings.api_key:
-            anonymous = http_request(
-                probe, client, "GET", settings.url("/stores"), params={"page_size": 1}, auth=None
+        if anonymous is not None and anonymous.result().status_code == 200:
+            step.warn(
+                "OpenFGA also answers without an API key: its authentication is off",
+                "run OpenFGA with --authn-method preshared --authn-preshared-keys KEY",
             )
-            if anonymous.status_code == 200:
-                step.warn(
-                    "OpenFGA also answers without an API key: its authentication is off",
-                    "run OpenFGA with --authn-method preshared --authn-preshared-keys KEY",
-                )
+    return response
 
 
-def find_store(probe: Probe, client: httpx.Client, settings: OpenFgaSettings) -> bool:
-    """store: find the store by exact name; report its id and latest authorization model."""
+def _list_stores(
+    probe: Probe, client: httpx.Client, settings: OpenFgaSettings, anonymous: bool = False
+) -> httpx.Response:
+    """The first page of the stores named like the chart's (with the key, or without any)."""
+    params = {"page_size": PAGE_SIZE, "name": settings.store_name}
+    url = settings.url("/stores")
+    if anonymous:
+        return http_request(probe, client, "GET", url, params=params, auth=None)
+    return http_request(probe, client, "GET", url, params=params)
+
+
+def find_store(
+    probe: Probe, client: httpx.Client, settings: OpenFgaSettings, first_page: httpx.Response
+) -> bool:
+    """store: find the store by exact name (the auth step read the first page); report its
+    id and latest authorization model."""
     with probe.step("store") as step:
         url = settings.url("/stores")
         ids = _store_ids(
             lambda params: http_request(probe, client, "GET", url, params=params),
             settings.store_name,
+            first_page,
         )
         if not ids:
             probe.facts["store_id"] = None
@@ -194,13 +220,16 @@ def find_store(probe: Probe, client: httpx.Client, settings: OpenFgaSettings) ->
 Fetch = Callable[[dict[str, str | int]], "httpx.Response"]
 
 
-def _store_ids(fetch: Fetch, name: str) -> list[str]:
-    """Ids of the stores named exactly `name`, following continuation tokens. The `name` filter
-    is sent, and applied again here for servers that ignore it."""
+def _store_ids(fetch: Fetch, name: str, first_page: httpx.Response | None = None) -> list[str]:
+    """Ids of the stores named exactly `name`, following continuation tokens from the first
+    page (fetched here unless given). The `name` filter is sent, and applied again here for
+    servers that ignore it."""
     ids: list[str] = []
     params: dict[str, str | int] = {"page_size": PAGE_SIZE, "name": name}
+    response = first_page
     for _ in range(MAX_PAGES):
-        response = fetch(params)
+        if response is None:
+            response = fetch(params)
         _expect(response, 200, "listing stores")
         page = json_object(response, "GET /stores")
         ids += [
@@ -212,6 +241,7 @@ def _store_ids(fetch: Fetch, name: str) -> list[str]:
         if not token:
             return ids
         params["continuation_token"] = token
+        response = None
     raise StepFailed(f"GET /stores still had more pages after {MAX_PAGES}")
 
 

@@ -38,6 +38,8 @@ T = TypeVar("T")
 
 DEFAULT_REGION = "us-east-1"
 SCRATCH_PREFIX = "sense-preflight/"
+#: The client libraries this module's checks import (preflight.engine.preload).
+CLIENTS = ("boto3",)
 # The round trip's requests end this much earlier, so its delete runs within the deadline.
 CLEANUP_RESERVE_S = 0.5
 _AWS_REGIONAL_HOST = re.compile(r"(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.")
@@ -91,6 +93,9 @@ class S3Settings:
     tls: TlsSettings | None
     session: Any = field(repr=False, compare=False)  # one boto3 Session: models load once
     proxies: ProxyEnv = field(default_factory=ProxyEnv)
+    clients: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The check's client per addressing style (see _client)."""
+    reserves: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def url(self) -> str:
@@ -474,10 +479,27 @@ class _Scratch:
 
 
 def _client(probe: Probe, settings: S3Settings, style: str, reserve: float = 0.0) -> Any:
-    """A boto3 S3 client whose requests end just before the check's deadline (`reserve`
-    seconds earlier still, to leave the cleanup its time)."""
-    timeout = probe.deadline.client_timeout(reserve=reserve)
-    return _new_client(settings, style, timeout, settings.session)
+    """The check's boto3 S3 client for this addressing style, made once: its keep-alive
+    connection serves every step. Each request's read timeout is what the check's deadline
+    leaves when it starts (`reserve` seconds less still, to leave the cleanup its time)."""
+    bounds = settings.reserves
+    bounds[style] = reserve
+    if style not in settings.clients:
+        client = _new_client(settings, style, probe.deadline.client_timeout(), settings.session)
+
+        def bound(context: dict[str, Any], **_: Any) -> None:
+            context["read_timeout"] = probe.deadline.client_timeout(reserve=bounds[style])
+
+        client.meta.events.register("before-parameter-build.s3", bound)
+        client.meta.events.register("before-send.s3.PutObject", _without_expect)
+        settings.clients[style] = client
+    return settings.clients[style]
+
+
+def _without_expect(request: Any, **_: Any) -> None:
+    """The scratch object is a few bytes: send it at once rather than ask first
+    (`Expect: 100-continue` waits a round trip for the server's go-ahead; it is not signed)."""
+    request.headers.pop("Expect", None)
 
 
 def _boto3_session() -> Any:

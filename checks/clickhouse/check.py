@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 MIN_MAJOR = 26
 HTTP_PORT, HTTPS_PORT = 8123, 8443
 SCRATCH_PREFIX = "sense_preflight_"
+#: The client libraries this module's checks import (preflight.engine.preload).
+CLIENTS = ("clickhouse_connect", "httpx")
 
 T = TypeVar("T")
 
@@ -90,6 +92,10 @@ class Session:
     client: Client | None
     version: str
     client_error: str = ""
+    readonly: int = 0
+    allow_ddl: int = 1
+    database_listed: bool = False
+    """The target database is in system.databases for this user (so it exists)."""
 
 
 def run(probe: Probe) -> None:
@@ -110,16 +116,16 @@ def run(probe: Probe) -> None:
         client = _judge_version(probe, session)
         step.detail = f"ClickHouse {session.version}"
     with closing(client):
-        _use(probe, client, target)
+        _use(probe, client, target, session)
 
 
-def _use(probe: Probe, client: Client, target: Target) -> None:
+def _use(probe: Probe, client: Client, target: Target, session: Session) -> None:
     """The layers that need a working client: database, permissions, roundtrip."""
     with probe.step("database") as step:
-        exists, grants = _database(probe, client, target)
+        exists, grants = _database(probe, client, target, session.database_listed)
         step.detail = _database_detail(target, exists)
     with probe.step("permissions") as step:
-        _permissions(probe, client, target, grants)
+        _permissions(probe, session, target, grants)
         step.detail = f"{target.username} may {', '.join(TABLE_PRIVILEGES)} on {target.database}"
         if not exists:
             step.detail += " (the API migration will create the database)"
@@ -212,9 +218,12 @@ def _describe(response: httpx.Response) -> str:
 def _log_in(probe: Probe, target: Target, client_address: str) -> Session:
     """Start clickhouse-connect; when it cannot start but the server answers a plain
     `SELECT version()` with these credentials, log in succeeded on an older server."""
-    from clickhouse_connect import get_client
+    from clickhouse_connect import common, get_client
     from clickhouse_connect.driver.exceptions import Error
 
+    # The client's third start-up query only probes a Native-format option this check never
+    # reads (LowCardinality columns): one round trip less.
+    common.set_setting("use_protocol_version", False)
     seconds = max(1, int(probe.deadline.timeout()))
     try:
         client = cast(
@@ -239,10 +248,24 @@ def _log_in(probe: Probe, target: Target, client_address: str) -> Session:
         if exc.code is None and "timed out" in str(exc).lower():
             raise _timed_out(probe, "log in") from None
         return Session(None, _plain_version(probe, target, client_address), _server_message(exc))
-    query = "SELECT currentUser(), timezone()"
-    rows = _call(probe, "read the current user", client, client.query, query).result_rows
-    probe.facts.update(current_user=rows[0][0], timezone=rows[0][1])
-    return Session(client, client.server_version or "unknown")
+    # The user, the settings the permissions step judges and whether the database is listed,
+    # in one query.
+    query = (
+        "SELECT currentUser(), timezone(), getSetting('readonly'), getSetting('allow_ddl'),"
+        " (SELECT count() FROM system.databases WHERE name = {database:String})"
+    )
+    rows = _call(
+        probe,
+        "read the current user",
+        client,
+        client.query,
+        query,
+        parameters={"database": target.database},
+    ).result_rows
+    user, timezone, readonly, allow_ddl, listed = rows[0]
+    probe.facts.update(current_user=user, timezone=timezone)
+    version = client.server_version or "unknown"
+    return Session(client, version, "", int(readonly), int(allow_ddl), bool(listed))
 
 
 def _plain_version(probe: Probe, target: Target, client_address: str) -> str:
@@ -314,18 +337,12 @@ def _judge_version(probe: Probe, session: Session) -> Client:
 # --- database and permissions -----------------------------------------------------------------
 
 
-def _database(probe: Probe, client: Client, target: Target) -> tuple[bool, list[str]]:
-    """Whether the database exists (visible or not to this user) and the user's grants.
+def _database(probe: Probe, client: Client, target: Target, listed: bool) -> tuple[bool, list[str]]:
+    """Whether the database exists (visible or not to this user: `listed` says it is) and the
+    user's grants.
 
     A missing database passes only when the user may create it: the migration will."""
-    try:
-        sql = f"SHOW TABLES FROM {_quote(target.database)} LIMIT 1"
-        _call(probe, "look up the database", client, client.command, sql)
-        exists = True
-    except ServerError as exc:
-        if exc.code != 81:  # UNKNOWN_DATABASE
-            raise
-        exists = False
+    exists = listed or _exists(probe, client, target)
     rows = _call(probe, "read the grants", client, client.query, "SHOW GRANTS FINAL").result_rows
     grants = [str(row[0]) for row in rows]
     probe.facts.update(database_exists=exists, grants=grants)
@@ -338,6 +355,19 @@ def _database(probe: Probe, client: Client, target: Target) -> tuple[bool, list[
     return exists, grants
 
 
+def _exists(probe: Probe, client: Client, target: Target) -> bool:
+    """A database this user cannot list may still exist: only UNKNOWN_DATABASE (81) to
+    SHOW TABLES says it does not."""
+    try:
+        sql = f"SHOW TABLES FROM {_quote(target.database)} LIMIT 1"
+        _call(probe, "look up the database", client, client.command, sql)
+    except ServerError as exc:
+        if exc.code != 81:  # UNKNOWN_DATABASE
+            raise
+        return False
+    return True
+
+
 def _database_detail(target: Target, exists: bool) -> str:
     if exists:
         return f"database {target.database} exists"
@@ -347,20 +377,20 @@ def _database_detail(target: Target, exists: bool) -> str:
     )
 
 
-def _permissions(probe: Probe, client: Client, target: Target, grants: list[str]) -> None:
-    """Not readonly, DDL allowed, and every table privilege the migration and Worker use."""
-    sql = "SELECT getSetting('readonly'), getSetting('allow_ddl')"
-    readonly, allow_ddl = _call(probe, "read settings", client, client.query, sql).result_rows[0]
-    probe.facts["readonly"] = int(readonly)
+def _permissions(probe: Probe, session: Session, target: Target, grants: list[str]) -> None:
+    """Not readonly, DDL allowed (the settings read at login), and every table privilege the
+    migration and Worker use."""
+    readonly, allow_ddl = session.readonly, session.allow_ddl
+    probe.facts["readonly"] = readonly
     user = _quote(target.username)
-    if int(readonly):
+    if readonly:
         raise StepFailed(
             f"{target.username} runs with readonly={readonly} (a readonly settings profile): "
             "the migration cannot create tables, the Worker cannot insert",
             f"give {target.username} a settings profile with readonly = 0 "
             f"(ALTER USER {user} SETTINGS readonly = 0, or <profile> in users.xml)",
         )
-    if not int(allow_ddl):
+    if not allow_ddl:
         raise StepFailed(
             f"{target.username} runs with allow_ddl=0: the migration cannot create tables",
             f"ALTER USER {user} SETTINGS allow_ddl = 1 (or fix its settings profile)",
@@ -387,7 +417,8 @@ def _roundtrip(probe: Probe, client: Client, target: Target) -> str:
     probe.cleanup(f"drop scratch table {target.database}.{name}", partial(_drop, target, table))
     token = secrets.token_hex(8)
     row = [[1, token]]
-    _call(probe, "insert a row", client, client.insert, table, row, column_names=["id", "token"])
+    columns = {"column_names": ["id", "token"], "column_type_names": ["UInt32", "String"]}
+    _call(probe, "insert a row", client, client.insert, table, row, **columns)
     select = f"SELECT id, token FROM {table}"
     rows = _call(probe, "read the row back", client, client.query, select).result_rows
     if [tuple(row) for row in rows] != [(1, token)]:

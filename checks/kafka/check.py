@@ -38,6 +38,8 @@ DEFAULT_PORT = 9092
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 MIN_RELEASE = (3, 0)
 WANTED_BROKERS = 3
+#: The client libraries this module's checks import (preflight.engine.preload).
+CLIENTS = ("confluent_kafka",)
 
 READS = (
     "kafka.bootstrapServers",
@@ -74,16 +76,24 @@ def run(probe: Probe) -> None:
     live = [link.endpoint for link in links if link.greeting is not None]
     client = KafkaClient(probe, settings, live)
     probe.cleanups.add("close the Kafka admin client", client.close)  # the last to run
+    client.admin  # noqa: B018  librdkafka connects in its threads while the next steps run
     cluster = _metadata(probe, _auth(probe, settings, greeting, client))
     _advertised(probe, settings, cluster)
     _version(probe, greeting.ranges)
     topic = f"sense-preflight-{uuid.uuid4().hex[:12]}"
     replicas = min(len(cluster.brokers), WANTED_BROKERS)
-    created = _permissions(probe, client, topic, replicas)
     if probe.options.read_only:
+        _permissions(probe, client, topic, replicas)
         probe.skip("roundtrip", "--read-only: no topic created, no message produced")
         return
-    _roundtrip(probe, client, topic, replicas, created)
+    # The round trip's producer and consumer connect (TCP, ApiVersions, SASL, Metadata) in
+    # librdkafka's threads while the permissions step runs.
+    pair = _Pair(client)
+    try:
+        created = _permissions(probe, client, topic, replicas)
+        _roundtrip(probe, client, topic, replicas, created, pair)
+    finally:
+        pair.close()
 
 
 # --- config -----------------------------------------------------------------------------------
@@ -577,7 +587,9 @@ class _Delivery:
     offset: int | None = None
 
 
-def _roundtrip(probe: Probe, client: KafkaClient, topic: str, replicas: int, created: bool) -> None:
+def _roundtrip(
+    probe: Probe, client: KafkaClient, topic: str, replicas: int, created: bool, pair: _Pair
+) -> None:
     """Create the topic, produce one unique message, consume it with a fresh group, delete."""
     from confluent_kafka import KafkaException
 
@@ -589,9 +601,8 @@ def _roundtrip(probe: Probe, client: KafkaClient, topic: str, replicas: int, cre
             finally:  # also after a failed or timed-out request: the broker may have created it
                 probe.cleanup(f"delete topic {topic}", lambda: _delete_topic(client, topic))
         payload = f"sense-preflight {uuid.uuid4()}".encode()
-        offset = _produce(client, topic, payload)
-        group = f"sense-preflight-{uuid.uuid4().hex[:12]}"
-        _consume(client, topic, offset, payload, group)
+        offset = _produce(pair.producer, client, topic, payload)
+        _consume(pair, client, topic, offset, payload)
         try:
             _delete_topic(client, topic)
         except KafkaException as exc:
@@ -601,25 +612,47 @@ def _roundtrip(probe: Probe, client: KafkaClient, topic: str, replicas: int, cre
             ) from None
         step.detail = (
             f"created {topic} (1 partition, replication factor {replicas}), produced and "
-            f"consumed one message with group {group}, deleted the topic: "
+            f"consumed one message with group {pair.group}, deleted the topic: "
             f"{time.monotonic() - started:.2f}s"
         )
 
 
-def _produce(client: KafkaClient, topic: str, payload: bytes) -> int:
-    from confluent_kafka import Producer
+class _Pair:
+    """The round trip's producer and consumer (with a fresh group), made early; `close`
+    closes the consumer once."""
 
-    left_ms = int(client.left() * 1000)
-    producer = Producer(
-        client.config(
-            **{
-                "message.timeout.ms": left_ms,
-                "request.timeout.ms": max(1, left_ms),
-                "linger.ms": 0,
-                "acks": "all",
-            }
+    def __init__(self, client: KafkaClient) -> None:
+        from confluent_kafka import Consumer, Producer
+
+        left_ms = int(client.left() * 1000)
+        self.group = f"sense-preflight-{uuid.uuid4().hex[:12]}"
+        self.producer = Producer(
+            client.config(
+                **{
+                    "message.timeout.ms": left_ms,
+                    "request.timeout.ms": max(1, left_ms),
+                    "linger.ms": 0,
+                    "acks": "all",
+                    # Connect to every broker the metadata names as soon as it arrives, not at
+                    # the first produce: the leader's connection is up when the topic exists.
+                    "enable.sparse.connections": False,
+                }
+            )
         )
-    )
+        self.consumer = Consumer(
+            client.config(
+                **{"group.id": self.group, "enable.auto.commit": False, "fetch.wait.max.ms": 100}
+            )
+        )
+        self._open = True
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self.consumer.close()
+
+
+def _produce(producer: Any, client: KafkaClient, topic: str, payload: bytes) -> int:
     delivery = _Delivery()
 
     def delivered(error: Any, message: Any) -> None:
@@ -638,18 +671,10 @@ def _produce(client: KafkaClient, topic: str, payload: bytes) -> int:
     return delivery.offset
 
 
-def _consume(client: KafkaClient, topic: str, offset: int, payload: bytes, group: str) -> None:
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
+def _consume(pair: _Pair, client: KafkaClient, topic: str, offset: int, payload: bytes) -> None:
+    from confluent_kafka import KafkaException, TopicPartition
 
-    consumer = Consumer(
-        client.config(
-            **{
-                "group.id": group,
-                "enable.auto.commit": False,
-                "fetch.wait.max.ms": 100,
-            }
-        )
-    )
+    consumer, group = pair.consumer, pair.group
     try:
         consumer.assign([TopicPartition(topic, 0, offset)])
         while True:
@@ -673,4 +698,4 @@ def _consume(client: KafkaClient, topic: str, offset: int, payload: bytes, group
                 "check the user's READ right on consumer groups (the Worker commits offsets)",
             ) from None
     finally:
-        consumer.close()
+        pair.close()

@@ -111,7 +111,9 @@ class KafkaClient:
         if self._admin is None:
             from confluent_kafka.admin import AdminClient
 
-            self._admin = AdminClient(self.config())
+            # Every broker's connection comes up as soon as the metadata names it (the
+            # controller's is then ready for CreateTopics).
+            self._admin = AdminClient(self.config(**{"enable.sparse.connections": False}))
         return self._admin
 
     def close(self) -> None:

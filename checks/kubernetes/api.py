@@ -1,7 +1,7 @@
 """The cluster connection shared by the `kubernetes` and `gpu` checks.
 
 Configuration comes from the official `kubernetes` client (kubeconfig contexts, exec plugins for
-EKS/GKE/AKS, in-cluster service account); the API server's address is then walked through the
+EKS/GKE/AKS, in-cluster service account; only its parts we use, see kubeclient.py); the API server's address is then walked through the
 engine's dns → tcp → tls layers, and every request is bounded by the check's deadline.
 """
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 #: Where the kubelet mounts the pod's service account; the variable overrides it (tests).
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 SERVICE_ACCOUNT_DIR_ENV = "SENSE_PREFLIGHT_SERVICEACCOUNT_DIR"
+#: The client libraries the cluster checks import (preflight.engine.preload).
+CLIENTS = ("checks.kubernetes.kubeclient", "psutil")
 
 _CREDENTIALS_FIX = (
     "refresh the kubeconfig's credentials (e.g. `aws eks update-kubeconfig`, "
@@ -69,7 +71,8 @@ class Cluster:
         401 and transport errors end the check (StepFailed); 403 raises Forbidden.
         """
         import urllib3
-        from kubernetes.client.exceptions import ApiException
+
+        from checks.kubernetes.kubeclient import ApiException
 
         try:
             response = self.api.call_api(
@@ -148,7 +151,7 @@ def connect(probe: Probe) -> Iterator[Cluster | None]:
         probe.facts["cluster_source"] = source
         probe.facts["cluster_server"] = configuration.host
     _reach_server(probe, configuration)
-    from kubernetes.client import ApiClient
+    from checks.kubernetes.kubeclient import ApiClient
 
     with ApiClient(configuration) as api:
         cluster = Cluster(probe, api, configuration.host)
@@ -269,8 +272,7 @@ def _configuration(probe: Probe) -> tuple[Configuration, str]:
     Explicit --kubeconfig/--context win; then a mounted service account; then KUBECONFIG or
     ~/.kube/config. Under --in-cluster the service account is required.
     """
-    from kubernetes import config
-    from kubernetes.client import Configuration
+    from checks.kubernetes.kubeclient import Configuration, config
 
     options = probe.options
     configuration = Configuration()
@@ -313,7 +315,7 @@ def _configuration(probe: Probe) -> tuple[Configuration, str]:
 
 def _context_fix(files: str) -> str:
     """The remediation for a kubeconfig the client refused: the contexts it does have."""
-    from kubernetes import config
+    from checks.kubernetes.kubeclient import config
 
     try:
         contexts, _ = config.list_kube_config_contexts(config_file=files)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from checks.kubernetes.api import CLIENTS as CLIENTS
 from checks.kubernetes.api import Cluster, connect, rbac_step
 from preflight.engine.check import Access, Check, Probe, StepFailed
 from preflight.values.chart import pull_secret_names

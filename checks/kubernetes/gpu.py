@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from checks.kubernetes.api import CLIENTS as CLIENTS
 from checks.kubernetes.api import Cluster, connect, rbac_step
 from preflight.engine.check import Access, Check, Probe, StepFailed
 from preflight.values.chart import vision_applies

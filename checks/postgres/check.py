@@ -40,6 +40,8 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 #: What the chart opens by default, per replica (the install guide's defaults).
 #: The message of the PostgreSQL protocol that asks the server for TLS (protocol 3, code 80877103).
 SSL_REQUEST = struct.pack("!II", 8, 80877103)
+#: The client libraries this module's checks import (preflight.engine.preload).
+CLIENTS = ("psycopg",)
 
 
 @dataclass(frozen=True)
@@ -410,23 +412,45 @@ def quote_ident(name: str) -> str:
 
 # --- version and database ----------------------------------------------------------------------
 
-_OWNER = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
-_PRIVILEGES = (
-    "SELECT pg_is_in_recovery(), has_database_privilege(current_database(), 'CREATE'),"
-    " pg_has_role(datdba, 'USAGE'), EXISTS (SELECT FROM pg_namespace WHERE nspname = 'public')"
-    " FROM pg_database WHERE datname = current_database()"
-)
-_PUBLIC_SCHEMA = (
-    "SELECT has_schema_privilege('public', 'USAGE'), has_schema_privilege('public', 'CREATE')"
-)
-#: max_connections, the slots reserved for superusers (and, since 16, for pg_use_reserved_
-#: connections), and the client sessions open now.
-_CONNECTIONS = (
-    "SELECT current_setting('max_connections')::int,"
+#: Every fact the database, permissions and capacity steps judge, in one query (one round
+#: trip): the owner; standby or primary; CREATE on the database; membership in the owner role;
+#: schema public (NULL privileges when it does not exist); max_connections, the slots reserved
+#: for superusers (and, since 16, for pg_use_reserved_connections) and the client sessions open.
+_FACTS = (
+    "SELECT pg_get_userbyid(d.datdba), pg_is_in_recovery(),"
+    " has_database_privilege(current_database(), 'CREATE'), pg_has_role(d.datdba, 'USAGE'),"
+    " n.oid IS NOT NULL, has_schema_privilege(n.oid, 'USAGE'), has_schema_privilege(n.oid, 'CREATE'),"
+    " current_setting('max_connections')::int,"
     " current_setting('superuser_reserved_connections')::int"
     " + coalesce(nullif(current_setting('reserved_connections', true), ''), '0')::int,"
     " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+    " FROM pg_database d LEFT JOIN pg_namespace n ON n.nspname = 'public'"
+    " WHERE d.datname = current_database()"
 )
+
+
+@dataclass(frozen=True)
+class DatabaseFacts:
+    """What `_FACTS` read, for the steps that judge it."""
+
+    owner: str
+    standby: bool
+    create_on_database: bool
+    owns: bool
+    has_public: bool
+    public_usage: bool
+    public_create: bool
+    max_connections: int
+    reserved: int
+    current: int
+
+
+@dataclass(frozen=True)
+class Database:
+    """The session on the target database and its facts."""
+
+    conn: psycopg.Connection[Any]
+    facts: DatabaseFacts
 
 
 def one_row(conn: psycopg.Connection[Any], query: str) -> tuple[Any, ...]:
@@ -455,39 +479,39 @@ def check_version(probe: Probe, session: Session) -> None:
         step.detail = f"PostgreSQL {shown}"
 
 
-def check_database(probe: Probe, session: Session, params: PgParams) -> psycopg.Connection[Any]:
-    """The database exists and the user may CONNECT to it (the auth step found out); returns
-    the session on it."""
+def check_database(probe: Probe, session: Session, params: PgParams) -> Database:
+    """The database exists and the user may CONNECT to it (the auth step found out); reads
+    every fact the later steps judge, in one query, and returns them with the session."""
     with probe.step("database") as step:
         if session.database_problem is not None or session.conn is None:
             raise session.database_problem or StepFailed("no session")
         conn = session.conn
-        (owner,) = one_row(conn, _OWNER)
-        probe.facts["database_owner"] = owner
-        step.detail = f"database {params.database}, owner {owner}"
-    return conn
+        facts = DatabaseFacts(*one_row(conn, _FACTS))
+        probe.facts["database_owner"] = facts.owner
+        step.detail = f"database {params.database}, owner {facts.owner}"
+    return Database(conn, facts)
 
 
 # --- permissions, capacity, roundtrip ----------------------------------------------------------
 
 
-def check_permissions(probe: Probe, conn: psycopg.Connection[Any], params: PgParams) -> None:
+def check_permissions(probe: Probe, facts: DatabaseFacts, params: PgParams) -> None:
     """The migrations create tables in `public` (and Hangfire its own schema)."""
     with probe.step("permissions") as step:
-        standby, create_db, owns, has_public = one_row(conn, _PRIVILEGES)
+        owns = facts.owns
         probe.facts["owns_database"] = owns
         database, user = quote_ident(params.database), quote_ident(params.user)
-        if standby:
+        if facts.standby:
             raise StepFailed(
                 "the server is a read-only standby: migrations cannot write here",
                 f"point {params.setting('host')} at the primary server",
             )
-        if not has_public:
+        if not facts.has_public:
             raise StepFailed(
                 f"database {params.database} has no schema public",
                 f"as the database owner: CREATE SCHEMA public AUTHORIZATION {user};",
             )
-        usage, create = one_row(conn, _PUBLIC_SCHEMA)
+        usage, create = facts.public_usage, facts.public_create
         if not (usage and create):
             missing = " and ".join(
                 name for name, ok in (("USAGE", usage), ("CREATE", create)) if not ok
@@ -500,7 +524,7 @@ def check_permissions(probe: Probe, conn: psycopg.Connection[Any], params: PgPar
                 f"(or make the user the owner: ALTER DATABASE {database} OWNER TO {user};)",
             )
         ownership = "owns the database" if owns else "does not own the database"
-        if not create_db:
+        if not facts.create_on_database:
             step.warn(
                 f"CREATE on schema public, but not on database {params.database}: a migration "
                 f"that creates a schema (e.g. Hangfire's) fails unless it exists; {ownership}",
@@ -527,10 +551,10 @@ def pool_demand(values: Values, which: str) -> int:
     return pods(which) + (pods(other) if same else 0)
 
 
-def check_capacity(probe: Probe, conn: psycopg.Connection[Any], demand: int) -> None:
+def check_capacity(probe: Probe, facts: DatabaseFacts, demand: int) -> None:
     """max_connections less the reserved slots against the pools the chart will open."""
     with probe.step("capacity") as step:
-        maximum, reserved, current = one_row(conn, _CONNECTIONS)
+        maximum, reserved, current = facts.max_connections, facts.reserved, facts.current
         usable = maximum - reserved
         probe.facts |= {
             "max_connections": maximum,
@@ -555,8 +579,9 @@ def check_capacity(probe: Probe, conn: psycopg.Connection[Any], demand: int) -> 
 
 
 def roundtrip(probe: Probe, conn: psycopg.Connection[Any]) -> None:
-    """CREATE TABLE, INSERT, SELECT in one transaction that is rolled back: DDL is transactional
-    in PostgreSQL, so nothing remains even if the process dies. Skipped under --read-only."""
+    """CREATE TABLE, INSERT, SELECT in one transaction, sent as one query, that closing the
+    session rolls back: DDL is transactional in PostgreSQL, so nothing remains even if the
+    process dies. Skipped under --read-only."""
     if probe.options.read_only:
         probe.skip("roundtrip", "--read-only: no scratch table")
         return
@@ -565,28 +590,41 @@ def roundtrip(probe: Probe, conn: psycopg.Connection[Any]) -> None:
     with probe.step("roundtrip") as step:
         name = f"sense_preflight_{secrets.token_hex(6)}"
         table = sql.Identifier("public", name)
-        with conn.transaction(force_rollback=True):
-            conn.execute(sql.SQL("CREATE TABLE {} (id int)").format(table))
-            # Closing the session rolls the transaction back (on Ctrl-C, or at the deadline).
-            probe.cleanup(f"roll back scratch table {name}", conn.close)
-            conn.execute(sql.SQL("INSERT INTO {} VALUES (1)").format(table))
-            row = conn.execute(sql.SQL("SELECT id FROM {}").format(table)).fetchone()
+        # One message, one round trip: the simple query protocol runs the statements in
+        # order and stops at the first error.
+        script = sql.SQL(
+            "BEGIN; CREATE TABLE {t} (id int); INSERT INTO {t} VALUES (1); SELECT id FROM {t}"
+        ).format(t=table)
+        cursor = conn.execute(script)
+        # Closing the session rolls the transaction back (now, on Ctrl-C, or at the deadline).
+        probe.cleanup(f"roll back scratch table {name}", conn.close)
+        row = _select_row(cursor)
+        version, database = conn.info.parameter_status("server_version"), conn.info.dbname
+        conn.close()
         if row != (1,):
             raise StepFailed(f"scratch table {name} returned {row!r} instead of (1,)")
-        version = conn.info.parameter_status("server_version")
         step.detail = (
-            f"PostgreSQL {version}, database {conn.info.dbname}: created, wrote and read "
+            f"PostgreSQL {version}, database {database}: created, wrote and read "
             f"scratch table {name} (rolled back)"
         )
+
+
+def _select_row(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...] | None:
+    """The first row of the SELECT among the results of a multi-statement query."""
+    while True:
+        if cursor.description is not None:
+            return cursor.fetchone()
+        if not cursor.nextset():
+            return None
 
 
 # --- the checks --------------------------------------------------------------------------------
 
 
 @contextmanager
-def session_for(probe: Probe, params: PgParams) -> Iterator[psycopg.Connection[Any]]:
+def session_for(probe: Probe, params: PgParams) -> Iterator[Database]:
     """dns → tcp → tls → auth → version → database, shared by every PostgreSQL check; yields
-    the session on the database."""
+    the session on the database with its facts."""
     address = reach_server(probe, params)
     session = open_session(probe, params, address)
     try:
@@ -601,10 +639,10 @@ def run_database(which: str, probe: Probe) -> None:
     with probe.step("config") as step:
         params = params_from_values(probe.values, f"postgres.{which}")
         describe_config(probe, step, params)
-    with session_for(probe, params) as conn:
-        check_permissions(probe, conn, params)
-        check_capacity(probe, conn, pool_demand(probe.values, which))
-        roundtrip(probe, conn)
+    with session_for(probe, params) as database:
+        check_permissions(probe, database.facts, params)
+        check_capacity(probe, database.facts, pool_demand(probe.values, which))
+        roundtrip(probe, database.conn)
 
 
 def _reads(which: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ import click
 from preflight import __version__
 from preflight.commands.common import csv, fail, run_options
 from preflight.commands.inputs import Inputs, inputs
+from preflight.engine import preload
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions, in_cluster
 from preflight.engine.waiting import Patience
@@ -106,6 +107,7 @@ def execute(call: Invocation) -> int:
 
     started_at = utc_now()
     started = time.monotonic()
+    preload.start(call.only, call.skip)  # the checks' clients load while the values do
     given = call.inputs
     values, values_check = load_checked(given.source, given.chart, given.facts)
     data = values.data if values else {}

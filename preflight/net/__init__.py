@@ -1,10 +1,11 @@
 """The network layers every check shares, one module each, in the order a check walks them:
 endpoint (parse a value) → dns → tcp → tls (settings, handshake, and the one judge of a
 certificate) → reach (the three as timed steps) → http (a deadline-bound client) → fanout (one
-step over several addresses). proxy (which proxy the product would use, read as .NET reads
+step over several addresses), ahead (a request sent now, judged later). proxy (which proxy the product would use, read as .NET reads
 it) and tunnel (what the proxy does with a request) serve reach and http. The names below are
 the layers' public API."""
 
+from preflight.net.ahead import Ahead
 from preflight.net.dns import resolve
 from preflight.net.endpoint import Endpoint, endpoint_text, parse_endpoint
 from preflight.net.http import (
@@ -31,6 +32,7 @@ from preflight.net.tls import (
 
 __all__ = [
     "CERT_EXPIRY_WARNING_DAYS",
+    "Ahead",
     "Connection",
     "Endpoint",
     "Proxy",

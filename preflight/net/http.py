@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import ssl
 from collections.abc import Iterator
+from contextlib import suppress
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -27,7 +29,7 @@ def http_client(probe: Probe, tls: TlsSettings | None = None, **kwargs: Any) -> 
     import httpx
 
     settings = tls or tls_settings(probe)
-    transport = routed_transport(proxy_env(probe), settings.context())
+    transport = routed_transport(proxy_env(probe), _shared_context(settings))
     return httpx.Client(
         transport=transport,
         trust_env=False,
@@ -82,6 +84,23 @@ def routed_transport(env: ProxyEnv, verify: ssl.SSLContext | bool) -> httpx.Base
                 pool.close()
 
     return Routed()
+
+
+def _shared_context(settings: TlsSettings) -> ssl.SSLContext:
+    """One SSL context per TLS settings (and CA file version) for every HTTP client of the
+    run: loading the system CA store costs 20-45 ms of CPU, and a full run makes a dozen
+    clients. HTTP clients only: httpcore sets its ALPN (http/1.1) on the context."""
+    stamp = None
+    if settings.ca_file is not None:
+        with suppress(OSError):  # an unreadable file fails in context(), with its reason
+            info = settings.ca_file.stat()
+            stamp = (info.st_mtime_ns, info.st_size)
+    return _context(settings, stamp)
+
+
+@lru_cache(maxsize=32)
+def _context(settings: TlsSettings, ca_stamp: tuple[int, int] | None) -> ssl.SSLContext:
+    return settings.context()
 
 
 def http_request(

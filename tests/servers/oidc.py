@@ -153,8 +153,11 @@ def _start(
     path: str = "",
     auth_methods: tuple[str, ...] = BOTH_AUTH_METHODS,
     client_credentials: bool = True,
+    issuer_port: int | None = None,
 ) -> Iterator[OidcProvider]:
-    """Run oidc_server.mjs with a config for these options; stop it at the end."""
+    """Run oidc_server.mjs with a config for these options; stop it at the end. `issuer_port`
+    makes the issuer (and every URL in its discovery) name another port than the listener's,
+    one a proxy in front of it listens on."""
     package_dir = tools_dir() / PACKAGE.parts[0]
     if shutil.which("node") is None or not (tools_dir() / PACKAGE).is_file():
         pytest.skip(f"oidc-provider not installed under {tools_dir()}: run .ci/setup/oidc.sh")
@@ -165,7 +168,7 @@ def _start(
     scheme = "https" if cert else "http"
     clients = _clients()
     config = {
-        "issuer": f"{scheme}://{HOST}:{port}{path}",
+        "issuer": f"{scheme}://{HOST}:{issuer_port or port}{path}",
         "host": HOST,
         "port": port,
         "tls": {"key": str(cert.key), "cert": str(cert.cert)} if cert else None,
