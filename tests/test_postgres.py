@@ -5,18 +5,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import trustme
 
 from tests.cli import REPO_ROOT, CliResult, example_values, holding_cli, run_cli, write_values
-from tests.servers._process import tools_dir
 from tests.servers.hostile import HostileServers
-from tests.servers.postgres import PG17_BIN, PostgresRole, PostgresServer, postgres_server
+from tests.servers.postgres import PostgresRole, PostgresServer
 
 SERVERS = ("postgres17", "postgres17_tls", "postgres15")
 
@@ -220,21 +218,6 @@ def test_prefer_encrypts_without_verifying(tmp_path: Path, postgres17_tls: Postg
     assert result.code == 0, result.stdout
     assert result.check("postgres.api")["facts"]["tls_version"].startswith("TLSv1.")
     assert "not verified (sslMode=prefer)" in step(result, "postgres.api", "tls")["detail"]
-
-
-@pytest.fixture(scope="module")
-def postgres17_tls_expiring(session_dir: Path, test_ca: trustme.CA) -> Iterator[PostgresServer]:
-    """PostgreSQL 17 with TLS whose certificate expires in 5 days."""
-    with postgres_server(
-        "postgres17-tls-expiring",
-        "SENSE_TEST_POSTGRES17_TLS_EXPIRING_DSN",
-        tools_dir() / "postgres17" / PG17_BIN,
-        "postgres:17",
-        session_dir,
-        certs=test_ca,
-        cert_days=5,
-    ) as server:
-        yield server
 
 
 def test_certificate_expiring_soon_warns(

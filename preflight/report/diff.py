@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from preflight.report.result import CheckResult, Report
+from preflight.report.result import CheckResult, Report, StepResult
 
 GONE = None  # an absent side of a change
 
@@ -50,7 +50,7 @@ def diff_reports(old: Report, new: Report) -> ReportDiff:
     """The changes from `old` to `new`, in the new report's order of checks (then the gone)."""
     before = {check.id: check for check in old.checks}
     after = {check.id: check for check in new.checks}
-    order = [*after, *(check_id for check_id in before if check_id not in after)]
+    order = _union(after, before)
     statuses: list[StatusChange] = []
     facts: list[FactChange] = []
     for check_id in order:
@@ -66,34 +66,48 @@ def diff_reports(old: Report, new: Report) -> ReportDiff:
 def _status_changes(
     check_id: str, old: CheckResult | None, new: CheckResult | None
 ) -> Iterable[StatusChange]:
-    if old is None or new is None or old.status != new.status:
-        yield StatusChange(
-            check_id,
-            None,
-            old.status.value if old else GONE,
-            new.status.value if new else GONE,
-            new.message if new else "",
-        )
+    change = _changed(check_id, None, old, new, new.message if new else "")
+    if change is not None:
+        yield change
     if old is None or new is None:
         return
     old_steps = {step.name: step for step in old.steps}
     new_steps = {step.name: step for step in new.steps}
-    for name in [*new_steps, *(name for name in old_steps if name not in new_steps)]:
-        was, now = old_steps.get(name), new_steps.get(name)
-        if was is None or now is None or was.status != now.status:
-            yield StatusChange(
-                check_id,
-                name,
-                was.status.value if was else GONE,
-                now.status.value if now else GONE,
-                now.detail if now else "",
-            )
+    for name in _union(new_steps, old_steps):
+        now = new_steps.get(name)
+        change = _changed(check_id, name, old_steps.get(name), now, now.detail if now else "")
+        if change is not None:
+            yield change
+
+
+def _changed(
+    check_id: str,
+    step: str | None,
+    old: CheckResult | StepResult | None,
+    new: CheckResult | StepResult | None,
+    detail: str,
+) -> StatusChange | None:
+    """The change of one check or step, or None when its status is the same on both sides."""
+    if old is not None and new is not None and old.status == new.status:
+        return None
+    return StatusChange(
+        check_id,
+        step,
+        old.status.value if old else GONE,
+        new.status.value if new else GONE,
+        detail,
+    )
+
+
+def _union(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:
+    """The new side's keys in order, then those only the old side has."""
+    return [*new, *(key for key in old if key not in new)]
 
 
 def _fact_changes(
     check_id: str, old: Mapping[str, Any], new: Mapping[str, Any]
 ) -> Iterable[FactChange]:
-    for key in [*new, *(key for key in old if key not in new)]:
+    for key in _union(new, old):
         was, now = old.get(key, GONE), new.get(key, GONE)
         if was != now:
             yield FactChange(check_id, key, was, now)

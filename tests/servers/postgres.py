@@ -381,18 +381,39 @@ def postgres17(session_dir: Path) -> Iterator[PostgresServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def postgres17_tls(session_dir: Path, test_ca: trustme.CA) -> Iterator[PostgresServer]:
-    """PostgreSQL 17 with `ssl=on` and a certificate from the session's `test_ca`."""
+def _postgres17_tls(
+    name: str, env_var: str, session_dir: Path, test_ca: trustme.CA, cert_days: int | None
+) -> Iterator[PostgresServer]:
     with postgres_server(
-        "postgres17-tls",
-        "SENSE_TEST_POSTGRES17_TLS_DSN",
+        name,
+        env_var,
         tools_dir() / "postgres17" / PG17_BIN,
         "postgres:17",
         session_dir,
         certs=test_ca,
+        cert_days=cert_days,
     ) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres17_tls(session_dir: Path, test_ca: trustme.CA) -> Iterator[PostgresServer]:
+    """PostgreSQL 17 with `ssl=on` and a certificate from the session's `test_ca`."""
+    yield from _postgres17_tls(
+        "postgres17-tls", "SENSE_TEST_POSTGRES17_TLS_DSN", session_dir, test_ca, None
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres17_tls_expiring(session_dir: Path, test_ca: trustme.CA) -> Iterator[PostgresServer]:
+    """PostgreSQL 17 with TLS whose certificate expires in 5 days."""
+    yield from _postgres17_tls(
+        "postgres17-tls-expiring",
+        "SENSE_TEST_POSTGRES17_TLS_EXPIRING_DSN",
+        session_dir,
+        test_ca,
+        5,
+    )
 
 
 @pytest.fixture(scope="session")
