@@ -1,5 +1,6 @@
 """Client libraries' log lines (psycopg, botocore, librdkafka via its `logger`…) are kept with
-the check whose thread emitted them — never printed — for the support bundle."""
+the check whose thread emitted them — never printed — for the support bundle. A helper thread
+working for a check's thread (a request sent ahead) logs for that check."""
 
 from __future__ import annotations
 
@@ -11,6 +12,19 @@ from contextlib import contextmanager
 from preflight.engine.check import Probe
 
 CAPTURE_LEVEL = logging.INFO
+#: Helper threads, each with the thread it works for.
+_owners: dict[int, int] = {}
+
+
+@contextmanager
+def working_for(owner: int) -> Iterator[None]:
+    """Within this block, the current thread's records belong to the probe of thread `owner`."""
+    ident = threading.get_ident()
+    _owners[ident] = owner
+    try:
+        yield
+    finally:
+        _owners.pop(ident, None)
 
 
 class CheckLogHandler(logging.Handler):
@@ -35,8 +49,9 @@ class CheckLogHandler(logging.Handler):
                 self._probes.pop(ident, None)
 
     def emit(self, record: logging.LogRecord) -> None:
+        thread = record.thread or 0
         with self._lock:
-            probe = self._probes.get(record.thread or 0)
+            probe = self._probes.get(thread) or self._probes.get(_owners.get(thread, 0))
         if probe is not None:
             probe.log(self.format(record))
 

@@ -9,24 +9,28 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from preflight.engine.deadline import Deadline, DeadlineExceeded
+from preflight.engine.logcapture import working_for
 
 T = TypeVar("T")
 
 
 class Ahead(Generic[T]):
     """`call()` running in a daemon thread; `result` waits for it (never past the deadline)
-    and returns its value or raises what it raised, in the caller's thread and step."""
+    and returns its value or raises what it raised, in the caller's thread and step. What
+    the call logs belongs to the caller's check."""
 
     def __init__(self, call: Callable[[], T], deadline: Deadline) -> None:
         self._deadline = deadline
         self._value: T | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        owner = threading.get_ident()
+        self._thread = threading.Thread(target=self._run, args=(call, owner), daemon=True)
         self._thread.start()
 
-    def _run(self, call: Callable[[], T]) -> None:
+    def _run(self, call: Callable[[], T], owner: int) -> None:
         try:
-            self._value = call()
+            with working_for(owner):
+                self._value = call()
         except BaseException as exc:  # re-raised by result(), in the caller's thread
             self._error = exc
 
