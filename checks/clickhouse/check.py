@@ -4,6 +4,11 @@ config → dns → tcp → tls → http (`GET /ping` answers `Ok.`) → auth →
 database → permissions → roundtrip (a scratch MergeTree table; skipped under `--read-only`).
 The client is clickhouse-connect, the API's own kind of client; a server too old for it to
 connect to is still named by its version, read with a plain HTTP `SELECT version()`.
+
+Requests that do not depend on each other overlap (over a 20 ms link every round trip
+counts): `/ping` is sent while the tcp step connects, and the facts the later steps judge
+(the user and its settings, the grants) are read over plain HTTP while clickhouse-connect
+runs its own start-up queries. Each is still judged in its own step.
 """
 
 from __future__ import annotations
@@ -13,13 +18,13 @@ import secrets
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from checks.clickhouse.grants import CREATE_DATABASE, TABLE_PRIVILEGES, missing_privileges
 from preflight.engine.check import Check, Probe, StepFailed
 from preflight.engine.deadline import timeout_message
 from preflight.net import (
+    Ahead,
     Endpoint,
     ProxyEnv,
     TlsSettings,
@@ -96,6 +101,8 @@ class Session:
     allow_ddl: int = 1
     database_listed: bool = False
     """The target database is in system.databases for this user (so it exists)."""
+    grants: Ahead[list[str]] | None = None
+    """`SHOW GRANTS FINAL`, sent at login, judged in the database step."""
 
 
 def run(probe: Probe) -> None:
@@ -104,25 +111,27 @@ def run(probe: Probe) -> None:
         target = _target(probe)
         step.detail = f"{target.url}, database {target.database}, user {target.username}"
     plain_fix = "turn off clickhouse.secure and use the HTTP port (8123)"
-    with reach(probe, target.endpoint, target.tls, plain_fix=plain_fix) as connection:
-        client_address = connection.sock.getsockname()[0]
-    with probe.step("http") as step:
-        _ping(probe, target)
-        step.detail = f"GET {target.url}/ping answered Ok."
-    with probe.step("auth") as step:
-        session = _log_in(probe, target, client_address)
-        step.detail = f"logged in as {target.username}"
-    with probe.step("version") as step:
-        client = _judge_version(probe, session)
-        step.detail = f"ClickHouse {session.version}"
-    with closing(client):
-        _use(probe, client, target, session)
+    with http_client(probe, target.tls) as http:
+        ping = Ahead(lambda: _ping(probe, http, target), probe.deadline)
+        with reach(probe, target.endpoint, target.tls, plain_fix=plain_fix) as connection:
+            client_address = connection.sock.getsockname()[0]
+        with probe.step("http") as step:
+            ping.result()
+            step.detail = f"GET {target.url}/ping answered Ok."
+        with probe.step("auth") as step:
+            session = _log_in(probe, target, http, client_address)
+            step.detail = f"logged in as {target.username}"
+        with probe.step("version") as step:
+            client = _judge_version(probe, session)
+            step.detail = f"ClickHouse {session.version}"
+        with closing(client):
+            _use(probe, client, target, session)
 
 
 def _use(probe: Probe, client: Client, target: Target, session: Session) -> None:
     """The layers that need a working client: database, permissions, roundtrip."""
     with probe.step("database") as step:
-        exists, grants = _database(probe, client, target, session.database_listed)
+        exists, grants = _database(probe, client, target, session)
         step.detail = _database_detail(target, exists)
     with probe.step("permissions") as step:
         _permissions(probe, session, target, grants)
@@ -176,10 +185,9 @@ def _target(probe: Probe) -> Target:
 # --- http -------------------------------------------------------------------------------------
 
 
-def _ping(probe: Probe, target: Target) -> None:
+def _ping(probe: Probe, client: httpx.Client, target: Target) -> None:
     """ClickHouse's HTTP interface answers `GET /ping` with `Ok.`; anything else is not it."""
-    with http_client(probe, target.tls) as client:
-        response = http_request(probe, client, "GET", f"{target.url}/ping")
+    response = http_request(probe, client, "GET", f"{target.url}/ping")
     if response.status_code == 200 and response.text.strip() == "Ok.":
         return
     body = response.text[:4000]
@@ -215,12 +223,29 @@ def _describe(response: httpx.Response) -> str:
 # --- auth and version -------------------------------------------------------------------------
 
 
-def _log_in(probe: Probe, target: Target, client_address: str) -> Session:
+def _log_in(probe: Probe, target: Target, http: httpx.Client, client_address: str) -> Session:
     """Start clickhouse-connect; when it cannot start but the server answers a plain
-    `SELECT version()` with these credentials, log in succeeded on an older server."""
+    `SELECT version()` with these credentials, log in succeeded on an older server.
+
+    Meanwhile, over the plain HTTP interface: the user, the settings the permissions step
+    judges and whether the database is listed (one query), and the grants."""
     from clickhouse_connect import common, get_client
     from clickhouse_connect.driver.exceptions import Error
 
+    facts_sql = (
+        "SELECT currentUser(), timezone(), getSetting('readonly'), getSetting('allow_ddl'),"
+        " (SELECT count() FROM system.databases WHERE name = {database:String})"
+    )
+    facts = Ahead(
+        lambda: _ask(probe, http, target, "read the current user", facts_sql, target.database),
+        probe.deadline,
+    )
+    grants = Ahead(
+        lambda: [
+            row[0] for row in _ask(probe, http, target, "read the grants", "SHOW GRANTS FINAL")
+        ],
+        probe.deadline,
+    )
     # The client's third start-up query only probes a Native-format option this check never
     # reads (LowCardinality columns): one round trip less.
     common.set_setting("use_protocol_version", False)
@@ -247,34 +272,40 @@ def _log_in(probe: Probe, target: Target, client_address: str) -> Session:
         _raise_if_auth(exc.code, _server_message(exc), target, client_address)
         if exc.code is None and "timed out" in str(exc).lower():
             raise _timed_out(probe, "log in") from None
-        return Session(None, _plain_version(probe, target, client_address), _server_message(exc))
-    # The user, the settings the permissions step judges and whether the database is listed,
-    # in one query.
-    query = (
-        "SELECT currentUser(), timezone(), getSetting('readonly'), getSetting('allow_ddl'),"
-        " (SELECT count() FROM system.databases WHERE name = {database:String})"
-    )
-    rows = _call(
-        probe,
-        "read the current user",
-        client,
-        client.query,
-        query,
-        parameters={"database": target.database},
-    ).result_rows
-    user, timezone, readonly, allow_ddl, listed = rows[0]
+        version = _plain_version(probe, http, target, client_address)
+        return Session(None, version, _server_message(exc))
+    user, timezone, readonly, allow_ddl, listed = facts.result()[0]
     probe.facts.update(current_user=user, timezone=timezone)
     version = client.server_version or "unknown"
-    return Session(client, version, "", int(readonly), int(allow_ddl), bool(listed))
+    return Session(client, version, "", int(readonly), int(allow_ddl), bool(int(listed)), grants)
 
 
-def _plain_version(probe: Probe, target: Target, client_address: str) -> str:
+def _ask(
+    probe: Probe, http: httpx.Client, target: Target, what: str, sql: str, database: str = ""
+) -> list[list[Any]]:
+    """One query over ClickHouse's plain HTTP interface (to do `what`): its rows, in
+    JSONCompact (64-bit numbers come quoted). `database` is the query's {database:String}."""
+    response = http_request(
+        probe,
+        http,
+        "POST",
+        f"{target.url}/",
+        content=f"{sql} FORMAT JSONCompact",
+        params={"param_database": database} if database else None,
+        auth=(target.username, target.password),
+    )
+    if response.status_code != 200:
+        code = response.headers.get("x-clickhouse-exception-code") or _code_in(response.text)
+        raise ServerError(what, int(code) if code else None, _first_line(response.text))
+    return cast("list[list[Any]]", response.json()["data"])
+
+
+def _plain_version(probe: Probe, http: httpx.Client, target: Target, client_address: str) -> str:
     """`SELECT version()` over plain HTTP: old servers answer it too."""
     auth = (target.username, target.password)
-    with http_client(probe, target.tls) as client:
-        response = http_request(
-            probe, client, "POST", f"{target.url}/", content="SELECT version()", auth=auth
-        )
+    response = http_request(
+        probe, http, "POST", f"{target.url}/", content="SELECT version()", auth=auth
+    )
     if response.status_code == 200:
         return response.text.strip()
     code = response.headers.get("x-clickhouse-exception-code") or _code_in(response.text)
@@ -337,14 +368,16 @@ def _judge_version(probe: Probe, session: Session) -> Client:
 # --- database and permissions -----------------------------------------------------------------
 
 
-def _database(probe: Probe, client: Client, target: Target, listed: bool) -> tuple[bool, list[str]]:
-    """Whether the database exists (visible or not to this user: `listed` says it is) and the
-    user's grants.
+def _database(
+    probe: Probe, client: Client, target: Target, session: Session
+) -> tuple[bool, list[str]]:
+    """Whether the database exists (visible or not to this user: the login's facts say
+    whether it is listed) and the user's grants.
 
     A missing database passes only when the user may create it: the migration will."""
-    exists = listed or _exists(probe, client, target)
-    rows = _call(probe, "read the grants", client, client.query, "SHOW GRANTS FINAL").result_rows
-    grants = [str(row[0]) for row in rows]
+    exists = session.database_listed or _exists(probe, client, target)
+    assert session.grants is not None
+    grants = [str(grant) for grant in session.grants.result()]
     probe.facts.update(database_exists=exists, grants=grants)
     if not exists and missing_privileges(grants, target.database, [CREATE_DATABASE]):
         raise StepFailed(
@@ -414,7 +447,8 @@ def _roundtrip(probe: Probe, client: Client, target: Target) -> str:
     table = f"{_quote(target.database)}.{_quote(name)}"
     create = f"CREATE TABLE {table} (id UInt32, token String) ENGINE = MergeTree ORDER BY id"
     _call(probe, "create a scratch table", client, client.command, create)
-    probe.cleanup(f"drop scratch table {target.database}.{name}", partial(_drop, target, table))
+    scratch = _ScratchTable(target, table)
+    probe.cleanup(f"drop scratch table {target.database}.{name}", scratch.drop)
     token = secrets.token_hex(8)
     row = [[1, token]]
     columns = {"column_names": ["id", "token"], "column_type_names": ["UInt32", "String"]}
@@ -424,19 +458,32 @@ def _roundtrip(probe: Probe, client: Client, target: Target) -> str:
     if [tuple(row) for row in rows] != [(1, token)]:
         raise StepFailed(f"read back {len(rows)} row(s) that differ from the one just written")
     _call(probe, "drop the scratch table", client, client.command, f"DROP TABLE {table}")
+    scratch.gone = True
     return f"created, wrote, read back and dropped {target.database}.{name}"
 
 
-def _drop(target: Target, table: str) -> None:
-    """The scratch table's cleanup: its own short timeout, it may run after the deadline."""
-    with cleanup_client(target.proxies, target.tls) as client:
-        response = client.post(
-            f"{target.url}/",
-            content=f"DROP TABLE IF EXISTS {table}",
-            auth=(target.username, target.password),
-        )
-    if response.status_code != 200:
-        raise RuntimeError(_first_line(response.text))
+@dataclass
+class _ScratchTable:
+    """The scratch table, dropped once: by the round trip, or by this cleanup when a step
+    failed or the run was interrupted (its own short timeout: it may run after the deadline)."""
+
+    target: Target
+    table: str
+    gone: bool = False
+
+    def drop(self) -> None:
+        if self.gone:
+            return
+        target = self.target
+        with cleanup_client(target.proxies, target.tls) as client:
+            response = client.post(
+                f"{target.url}/",
+                content=f"DROP TABLE IF EXISTS {self.table}",
+                auth=(target.username, target.password),
+            )
+        if response.status_code != 200:
+            raise RuntimeError(_first_line(response.text))
+        self.gone = True
 
 
 # --- clickhouse-connect calls -----------------------------------------------------------------
