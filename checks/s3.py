@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from preflight.engine.check import Check, Probe, StepFailed
 from preflight.engine.deadline import CLEANUP_TIMEOUT_S, timeout_message
 from preflight.net import (
+    Ahead,
     Endpoint,
     ProxyEnv,
     TlsSettings,
@@ -105,10 +106,11 @@ class S3Settings:
 def run(probe: Probe) -> None:
     """Walk the layers in order; the first failing one ends the check."""
     settings = _config(probe)
+    asked = _ask_ahead(probe, settings)
     with reach(probe, settings.endpoint, settings.tls, plain_fix="set s3.secured: false"):
         pass
-    _auth(probe, settings)
-    _bucket(probe, settings)
+    _auth(probe, settings, asked.listing)
+    _bucket(probe, settings, asked)
     style = _addressing(probe, settings)
     if probe.options.read_only:
         probe.skip("roundtrip", "--read-only: no test object written")
@@ -173,17 +175,50 @@ def _config(probe: Probe) -> S3Settings:
     return settings
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """The read-only requests of the auth and bucket steps, sent together before the tcp step
+    (over a 20 ms link every round trip counts), each judged later in its own step."""
+
+    listing: Ahead[dict[str, Any]]
+    head: Ahead[dict[str, Any]]
+    location: Ahead[dict[str, Any] | None]
+    versioning: Ahead[dict[str, Any] | None]
+
+
+def _ask_ahead(probe: Probe, settings: S3Settings) -> _Asked:
+    """ListBuckets, HeadBucket, GetBucketLocation and GetBucketVersioning, at once on the
+    path-style client (GetBucketLocation is read only for a server that names no region)."""
+    client, bucket = _client(probe, settings, "path"), settings.bucket
+
+    def send(operation: str, request: Callable[[], Any], optional: bool = False) -> Ahead[Any]:
+        ask = _optional if optional else _call
+        return Ahead(lambda: ask(probe, operation, request), probe.deadline)
+
+    return _Asked(
+        listing=send("ListBuckets", client.list_buckets),
+        head=send("HeadBucket", lambda: client.head_bucket(Bucket=bucket)),
+        location=send(
+            "GetBucketLocation", lambda: client.get_bucket_location(Bucket=bucket), optional=True
+        ),
+        versioning=send(
+            "GetBucketVersioning",
+            lambda: client.get_bucket_versioning(Bucket=bucket),
+            optional=True,
+        ),
+    )
+
+
 # --- auth ---------------------------------------------------------------------------------
 
 
-def _auth(probe: Probe, settings: S3Settings) -> None:
+def _auth(probe: Probe, settings: S3Settings, listing: Ahead[dict[str, Any]]) -> None:
     """One signed request (ListBuckets): the key pair, the clock and the signing region."""
     from botocore.exceptions import ClientError
 
     with probe.step("auth") as step:
-        client = _client(probe, settings, "path")
         try:
-            response = _call(probe, "ListBuckets", client.list_buckets)
+            response = listing.result()
             _require_xml(response, "ListBuckets")
             step.detail = "signed request (SigV4) accepted"
         except ClientError as exc:
@@ -266,17 +301,14 @@ def _duration(seconds: float) -> str:
 # --- bucket -------------------------------------------------------------------------------
 
 
-def _bucket(probe: Probe, settings: S3Settings) -> None:
+def _bucket(probe: Probe, settings: S3Settings, asked: _Asked) -> None:
     """HeadBucket: exists, the key has rights on it, and it lives in the configured region."""
     from botocore.exceptions import ClientError
 
     with probe.step("bucket") as step:
-        client = _client(probe, settings, "path")
         name = settings.bucket
         try:
-            headers = _call(probe, "HeadBucket", lambda: client.head_bucket(Bucket=name))[
-                "ResponseMetadata"
-            ]["HTTPHeaders"]
+            headers = asked.head.result()["ResponseMetadata"]["HTTPHeaders"]
         except ClientError as exc:
             headers = exc.response["ResponseMetadata"].get("HTTPHeaders", {})
             status = exc.response["ResponseMetadata"].get("HTTPStatusCode")
@@ -313,14 +345,10 @@ def _bucket(probe: Probe, settings: S3Settings) -> None:
                     message + f"{settings.region} (s3.region is not set)", _region_fix(region)
                 )
         else:
-            location = _optional(
-                probe, "GetBucketLocation", lambda: client.get_bucket_location(Bucket=name)
-            )
+            location = asked.location.result()
             if location is not None:  # no constraint means the classic region, us-east-1
                 probe.facts["bucket_region"] = location.get("LocationConstraint") or DEFAULT_REGION
-        versioning = _optional(
-            probe, "GetBucketVersioning", lambda: client.get_bucket_versioning(Bucket=name)
-        )
+        versioning = asked.versioning.result()
         if versioning is not None:
             probe.facts["versioning"] = versioning.get("Status") or "Disabled"
 
