@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -25,7 +26,9 @@ from tests.servers.postgres import PostgresServer
 from tests.servers.registry import Registry, docker_config
 from tests.servers.s3 import S3Server
 
-CLI = [sys.executable, "-m", "preflight"]
+#: The bench virtualenv's interpreter (bench/run.py), this one when run otherwise.
+PYTHON = os.environ.get("SENSE_BENCH_PYTHON", sys.executable)
+CLI = [PYTHON, "-m", "preflight"]
 REPEAT = 10  # start-up timings
 RUNS = 5  # full runs and hang runs
 
@@ -193,7 +196,7 @@ def test_measure(
     hang_report, hang_wall, _ = _median_run(hang_runs)
     hang_walls = sorted(wall for _, wall, _ in hang_runs)
 
-    click_s = median_wall([sys.executable, "-c", "import click"])
+    click_s = median_wall([PYTHON, "-c", "import click"])
     help_s = median_wall([*CLI, "--help"])
     validate_s = median_wall([*CLI, "validate", str(values_file)])
 

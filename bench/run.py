@@ -9,28 +9,43 @@ asserts a time), measures, and prints a table of the four figures beside their g
 (1) full run wall time vs the slowest single check (goal <= 1.3x), (2) a run with one
 accept-and-hang dependency and --timeout 2 (goal <= 2.5 s), (3) `--help` and `validate`
 start-up vs `python -c 'import click'` (goal <= 2x), (4) peak RSS of a full run (goal <= 150 MB).
-The project's own modules are byte-compiled first, as `pip install .` leaves them.
+
+The CLI runs from a virtualenv of its own, `.bench-venv`, holding what a partner's
+`pip install` (or the image) holds: the runtime dependencies at the image's pins
+(requirements.lock) and the project installed from this tree (compiled, as a wheel is) —
+not the test virtualenv, whose test-only packages change what the clients import (Selenium
+brings trio, which httpcore then imports: 0.16 s on every run).
 """
 
 from __future__ import annotations
 
-import compileall
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".bench-venv"
+
+
+def runtime_python() -> Path:
+    """The bench virtualenv's interpreter, with this tree installed in it afresh."""
+    python = VENV / "bin" / "python"
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([*pip, "-r", str(ROOT / "requirements.lock")], check=True)
+    subprocess.run([*pip, "--no-deps", "--force-reinstall", str(ROOT)], check=True)
+    return python
+
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     if "--rtt-ms" in sys.argv:
         os.environ["SENSE_BENCH_RTT_MS"] = sys.argv[sys.argv.index("--rtt-ms") + 1]
-    # Measure what an installed wheel does: pip compiles its modules, an editable checkout
-    # (with PYTHONDONTWRITEBYTECODE set) would recompile them on every start.
-    for package in ("preflight", "checks"):
-        compileall.compile_dir(ROOT / package, quiet=1)
+    os.environ["SENSE_BENCH_PYTHON"] = str(runtime_python())
     sys.exit(
         pytest.main(
             [
