@@ -574,9 +574,16 @@ def _delete_topic(client: KafkaClient, topic: str) -> None:
             raise
 
 
-def _delete_group(client: KafkaClient, group: str) -> None:
-    futures = client.admin.delete_consumer_groups([group], request_timeout=CLEANUP_TIMEOUT_S)
-    futures[group].result(timeout=CLEANUP_TIMEOUT_S)
+def _delete_group(client: KafkaClient, pair: _Pair) -> None:
+    """Delete the round trip's consumer group (a cleanup): the deletion the round trip sent
+    beside the topic's, or a new one when it did not get that far."""
+    future = pair.group_deletion or _send_group_deletion(client, pair)
+    future.result(timeout=CLEANUP_TIMEOUT_S)
+
+
+def _send_group_deletion(client: KafkaClient, pair: _Pair) -> Any:
+    futures = client.admin.delete_consumer_groups([pair.group], request_timeout=CLEANUP_TIMEOUT_S)
+    return futures[pair.group]
 
 
 @dataclass
@@ -603,6 +610,8 @@ def _roundtrip(
         payload = f"sense-preflight {uuid.uuid4()}".encode()
         offset = _produce(pair.producer, client, topic, payload)
         _consume(pair, client, topic, offset, payload)
+        # The group's deletion (awaited by its cleanup) goes out beside the topic's.
+        pair.group_deletion = _send_group_deletion(client, pair)
         try:
             _delete_topic(client, topic)
         except KafkaException as exc:
@@ -645,6 +654,7 @@ class _Pair:
             )
         )
         self._open = True
+        self.group_deletion: Any = None  # the DeleteGroups future, once sent
 
     def close(self) -> None:
         if self._open:
@@ -689,7 +699,7 @@ def _consume(pair: _Pair, client: KafkaClient, topic: str, offset: int, payload:
                 )
             if message.value() == payload:
                 break
-        client.probe.cleanup(f"delete consumer group {group}", lambda: _delete_group(client, group))
+        client.probe.cleanup(f"delete consumer group {group}", lambda: _delete_group(client, pair))
         try:
             consumer.commit(message=message, asynchronous=False)
         except KafkaException as exc:
