@@ -96,13 +96,13 @@ class Session:
 
     client: Client | None
     version: str
+    grants: Ahead[list[str]]
+    """`SHOW GRANTS FINAL`, sent at login, judged in the database step."""
     client_error: str = ""
     readonly: int = 0
     allow_ddl: int = 1
     database_listed: bool = False
     """The target database is in system.databases for this user (so it exists)."""
-    grants: Ahead[list[str]] | None = None
-    """`SHOW GRANTS FINAL`, sent at login, judged in the database step."""
 
 
 def run(probe: Probe) -> None:
@@ -273,11 +273,11 @@ def _log_in(probe: Probe, target: Target, http: httpx.Client, client_address: st
         if exc.code is None and "timed out" in str(exc).lower():
             raise _timed_out(probe, "log in") from None
         version = _plain_version(probe, http, target, client_address)
-        return Session(None, version, _server_message(exc))
+        return Session(None, version, grants, _server_message(exc))
     user, timezone, readonly, allow_ddl, listed = facts.result()[0]
     probe.facts.update(current_user=user, timezone=timezone)
     version = client.server_version or "unknown"
-    return Session(client, version, "", int(readonly), int(allow_ddl), bool(int(listed)), grants)
+    return Session(client, version, grants, "", int(readonly), int(allow_ddl), bool(int(listed)))
 
 
 def _ask(
@@ -285,32 +285,40 @@ def _ask(
 ) -> list[list[Any]]:
     """One query over ClickHouse's plain HTTP interface (to do `what`): its rows, in
     JSONCompact (64-bit numbers come quoted). `database` is the query's {database:String}."""
-    response = http_request(
-        probe,
-        http,
-        "POST",
-        f"{target.url}/",
-        content=f"{sql} FORMAT JSONCompact",
-        params={"param_database": database} if database else None,
-        auth=(target.username, target.password),
-    )
+    params = {"param_database": database} if database else None
+    response = _post(probe, http, target, f"{sql} FORMAT JSONCompact", params)
     if response.status_code != 200:
-        code = response.headers.get("x-clickhouse-exception-code") or _code_in(response.text)
-        raise ServerError(what, int(code) if code else None, _first_line(response.text))
+        raise ServerError(what, _exception_code(response), _first_line(response.text))
     return cast("list[list[Any]]", response.json()["data"])
+
+
+def _post(
+    probe: Probe,
+    http: httpx.Client,
+    target: Target,
+    sql: str,
+    params: dict[str, str] | None = None,
+) -> httpx.Response:
+    """`sql` POSTed to the plain HTTP interface as the configured user."""
+    auth = (target.username, target.password)
+    return http_request(
+        probe, http, "POST", f"{target.url}/", content=sql, params=params, auth=auth
+    )
+
+
+def _exception_code(response: httpx.Response) -> int | None:
+    """ClickHouse's error code: its header, or the `Code: N` of an older server's body."""
+    code = response.headers.get("x-clickhouse-exception-code") or _code_in(response.text)
+    return int(code) if code else None
 
 
 def _plain_version(probe: Probe, http: httpx.Client, target: Target, client_address: str) -> str:
     """`SELECT version()` over plain HTTP: old servers answer it too."""
-    auth = (target.username, target.password)
-    response = http_request(
-        probe, http, "POST", f"{target.url}/", content="SELECT version()", auth=auth
-    )
+    response = _post(probe, http, target, "SELECT version()")
     if response.status_code == 200:
         return response.text.strip()
-    code = response.headers.get("x-clickhouse-exception-code") or _code_in(response.text)
     message = _first_line(response.text)
-    _raise_if_auth(int(code) if code else None, message, target, client_address)
+    _raise_if_auth(_exception_code(response), message, target, client_address)
     if response.status_code in (401, 403):
         raise StepFailed(
             f"authentication refused with HTTP {response.status_code} and no ClickHouse error "
@@ -376,7 +384,6 @@ def _database(
 
     A missing database passes only when the user may create it: the migration will."""
     exists = session.database_listed or _exists(probe, client, target)
-    assert session.grants is not None
     grants = [str(grant) for grant in session.grants.result()]
     probe.facts.update(database_exists=exists, grants=grants)
     if not exists and missing_privileges(grants, target.database, [CREATE_DATABASE]):
