@@ -25,6 +25,8 @@ from preflight.values.load import Values
 
 #: The client libraries this module's checks import (preflight.engine.preload).
 CLIENTS = ("httpx",)
+#: Its checks' CPU seconds in a run, clients included (bench/; engine.forked balances by it).
+CPU_S = 0.15
 
 if TYPE_CHECKING:
     import httpx

@@ -41,6 +41,8 @@ DEFAULT_REGION = "us-east-1"
 SCRATCH_PREFIX = "sense-preflight/"
 #: The client libraries this module's checks import (preflight.engine.preload).
 CLIENTS = ("boto3",)
+#: Its checks' CPU seconds in a run, clients included (bench/; engine.forked balances by it).
+CPU_S = 0.45
 # The round trip's requests end this much earlier, so its delete runs within the deadline.
 CLEANUP_RESERVE_S = 0.5
 _AWS_REGIONAL_HOST = re.compile(r"(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d)\.")

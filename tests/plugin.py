@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 PLUGIN_SOURCE = '''
@@ -77,19 +76,22 @@ def checks(values):
 '''
 
 
-def install_plugin(folder: Path) -> Path:
-    """Write the plug-in and its dist-info into folder; put folder on PYTHONPATH."""
+def install_plugin(
+    folder: Path,
+    modules: dict[str, str] | None = None,
+    points: dict[str, str] | None = None,
+) -> Path:
+    """Write the plug-in's modules (name → source; the demo plug-in's by default) and its
+    dist-info with the entry points (component → `module:function`) into folder; put folder
+    on PYTHONPATH."""
+    modules = modules or {"demo_checks": PLUGIN_SOURCE}
+    points = points or {"demo": "demo_checks:checks"}
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "demo_checks.py").write_text(PLUGIN_SOURCE)
+    for name, source in modules.items():
+        (folder / f"{name}.py").write_text(source)
     info = folder / "demo_checks-1.0.dist-info"
     info.mkdir(exist_ok=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-checks\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        textwrap.dedent(
-            """\
-            [sense_preflight.checks]
-            demo = demo_checks:checks
-            """
-        )
-    )
+    lines = "".join(f"{component} = {target}\n" for component, target in points.items())
+    (info / "entry_points.txt").write_text(f"[sense_preflight.checks]\n{lines}")
     return folder

@@ -48,6 +48,8 @@ HTTP_PORT, HTTPS_PORT = 8123, 8443
 SCRATCH_PREFIX = "sense_preflight_"
 #: The client libraries this module's checks import (preflight.engine.preload).
 CLIENTS = ("clickhouse_connect", "httpx")
+#: Its checks' CPU seconds in a run, clients included (bench/; engine.forked balances by it).
+CPU_S = 0.3
 
 T = TypeVar("T")
 

@@ -40,6 +40,8 @@ MIN_RELEASE = (3, 0)
 WANTED_BROKERS = 3
 #: The client libraries this module's checks import (preflight.engine.preload).
 CLIENTS = ("confluent_kafka",)
+#: Its checks' CPU seconds in a run, clients included (bench/; engine.forked balances by it).
+CPU_S = 0.08
 
 READS = (
     "kafka.bootstrapServers",

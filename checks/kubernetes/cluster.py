@@ -18,6 +18,8 @@ from preflight.values.chart import pull_secret_names
 from preflight.values.load import Values
 
 MIN_VERSION = (1, 27)
+#: Its checks' CPU seconds in a run, clients included (bench/; engine.forked balances by it).
+CPU_S = 0.28  # the Kubernetes client's import and set-up, which gpu shares
 #: cert-manager's CRDs the chart's Certificate needs (read by name).
 CERT_MANAGER_CRDS = (
     "certificates.cert-manager.io",

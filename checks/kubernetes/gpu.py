@@ -19,6 +19,8 @@ from preflight.values.chart import vision_applies
 from preflight.values.load import Values
 
 GPU = "nvidia.com/gpu"
+#: Its checks' CPU seconds in a run, clients included (bench/; engine.forked balances by it).
+CPU_S = 0.08  # beside the Kubernetes client, which cluster's weight counts
 #: Triton's values that decide where its pod may run.
 TRITON_SCHEDULING = ("tolerations", "nodeSelector", "affinity", "resources")
 _PLUGIN_FIX = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from checks.postgres.check import CLIENTS as CLIENTS
 from checks.postgres.check import (
     DEFAULT_PORT,
     PgParams,

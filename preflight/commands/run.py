@@ -15,7 +15,7 @@ import click
 from preflight import __version__
 from preflight.commands.common import csv, fail, run_options
 from preflight.commands.inputs import Inputs, inputs
-from preflight.engine import preload
+from preflight.engine import forked, preload
 from preflight.engine.check import Check
 from preflight.engine.options import RunOptions, in_cluster
 from preflight.engine.waiting import Patience
@@ -107,7 +107,9 @@ def execute(call: Invocation) -> int:
 
     started_at = utc_now()
     started = time.monotonic()
-    preload.start(call.only, call.skip)  # the checks' clients load while the values do
+    processes = _processes(call)
+    if processes == 1:  # else each process preloads its share once forked (engine.forked)
+        preload.start(call.only, call.skip)  # the checks' clients load while the values do
     given = call.inputs
     values, values_check = load_checked(given.source, given.chart, given.facts)
     data = values.data if values else {}
@@ -122,7 +124,8 @@ def execute(call: Invocation) -> int:
             progress.show(values_check)
         results = [values_check]
         if checks and values is not None:
-            results += accept(_run(call, checks, values, progress, redact), call.accept)
+            ran = _run(call, checks, values, progress, redact, processes)
+            results += accept(ran, call.accept)
         report = Report(
             tuple(results),
             time.monotonic() - started,
@@ -155,15 +158,26 @@ def execute(call: Invocation) -> int:
     return exit_code(report, call.strict)
 
 
+def _processes(call: Invocation) -> int:
+    """2 where a forked child may run part of a single run's checks, else 1; a bad
+    SENSE_PREFLIGHT_PROCESSES is a one-line error (exit 2)."""
+    try:
+        wanted = forked.processes()
+    except forked.BadSetting as exc:
+        fail(EXIT_BAD_INPUT, str(exc))
+    return 1 if call.patience is not None else wanted
+
+
 def _run(
     call: Invocation,
     checks: list[Check],
     values: Values,
     progress: LiveProgress | None,
     redact: Redactor,
+    processes: int,
 ) -> list[CheckResult]:
-    """Run the checks once, or under --wait until they pass; progress sees each result as
-    --accept makes it."""
+    """Run the checks once (in `processes`), or under --wait until they pass; progress sees
+    each result as --accept makes it."""
     from preflight.engine.runner import run_checks
     from preflight.engine.waiting import run_until_passing
 
@@ -172,7 +186,7 @@ def _run(
             progress(event, check, accept([result], call.accept)[0] if result else None)
 
     if call.patience is None:
-        return run_checks(checks, values, call.options, on_event)
+        return run_checks(checks, values, call.options, on_event, processes=processes)
 
     def failing(result: CheckResult) -> bool:
         return accept([result], call.accept)[0].status is Status.FAIL

@@ -6,7 +6,9 @@ A check module names the heavy libraries its checks import in a module-level `CL
 after another anyway (imports hold the GIL), but only once every check had started, and each
 check's first request waited for all of them. Imported here in one thread, in the order of the
 entry points, they are mostly loaded by the time the checks start; a check that reaches its
-import earlier waits for that one module only (Python's per-module import lock).
+import earlier waits for that one module only (Python's per-module import lock). When the run forks
+a child for part of its checks (engine.forked), no thread may run before the fork: each
+process then starts this for its own share once forked.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 
-from preflight.engine.registry import GROUP
+from preflight.engine.registry import component_modules
 
 
 def start(only: Sequence[str] = (), skip: Sequence[str] = ()) -> threading.Thread:
@@ -38,12 +39,12 @@ def _wanted(component: str, only: Sequence[str], skip: Sequence[str]) -> bool:
 
 
 def _import_clients(only: Sequence[str], skip: Sequence[str]) -> None:
-    for point in sorted(entry_points(group=GROUP), key=lambda p: p.name):
-        if not _wanted(point.name, only, skip):
+    for component, module_name in component_modules().items():
+        if not _wanted(component, only, skip):
             continue
         try:
-            module = importlib.import_module(point.module)
-            for name in getattr(module, "CLIENTS", ()):
-                importlib.import_module(name)
+            module = importlib.import_module(module_name)
+            for client in getattr(module, "CLIENTS", ()):
+                importlib.import_module(client)
         except Exception:  # the registry and the check report what cannot load
             continue

@@ -26,6 +26,12 @@ def providers() -> list[tuple[str, Provider | Exception]]:
     return found
 
 
+def component_modules() -> dict[str, str]:
+    """Each installed component's check module: entry-point name → module name, by name."""
+    points = sorted(entry_points(group=GROUP), key=lambda p: p.name)
+    return {point.name: point.module for point in points}
+
+
 def all_checks(values: Values) -> list[Check]:
     """Every check the installed providers give for these values; a broken provider becomes a
     check that fails with the reason."""

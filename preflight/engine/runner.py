@@ -1,8 +1,9 @@
-"""The runner: every check in its own thread, each under its own deadline.
+"""The runner: every check in its own thread, each under its own deadline; where it may, part
+of them in the threads of a forked child process (engine.forked), whose results join the rest.
 
 A check still running at its deadline is reported as timed out during its current step and
 abandoned (its thread is a daemon); its pending cleanups run in the background. Ctrl-C runs
-every check's pending cleanups, then raises KeyboardInterrupt to the caller.
+every check's pending cleanups, the child's too, then raises KeyboardInterrupt to the caller.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from preflight.engine import logcapture
+from preflight.engine import forked, logcapture, preload
 from preflight.engine.check import Check, Probe, StepFailed, skipped
 from preflight.engine.deadline import Deadline
 from preflight.engine.logcapture import CheckLogHandler
@@ -32,8 +33,7 @@ Listener = Callable[[str, Check, CheckResult | None], None]
 @dataclass
 class _Running:
     check: Check
-    probe: Probe
-    thread: threading.Thread
+    probe: Probe  # for a check run by a forked child: its deadline, its timed-out verdict
 
 
 def run_checks(
@@ -41,48 +41,100 @@ def run_checks(
     values: Values,
     options: RunOptions,
     on_event: Listener | None = None,
+    *,
+    processes: int = 1,
 ) -> list[CheckResult]:
     """Run checks in parallel; return results in the order of `checks`.
 
-    `on_event("start"|"done", check, result)` reports progress to the renderer.
+    `on_event("start"|"done", check, result)` reports progress to the renderer. With
+    `processes=2`, a forked child runs part of them where that is safe (engine.forked), and
+    each process imports its share's clients (engine.preload) once forked.
     """
     notify = on_event or (lambda *_: None)
+    results: dict[str, CheckResult] = {}
+    applying = []
+    for check in checks:
+        reason = check.applies(values)
+        if reason is None:
+            applying.append(check)
+        else:
+            results[check.id] = skipped(check, reason)
+            notify("done", check, results[check.id])
     with logcapture.installed() as logs:
-        return _run_all(checks, values, options, notify, logs)
+        results.update(_run_shares(applying, values, options, notify, logs, processes))
+    return [results[check.id] for check in checks]
 
 
-def _run_all(
+def _run_shares(
     checks: Sequence[Check],
     values: Values,
     options: RunOptions,
     notify: Listener,
     logs: CheckLogHandler,
-) -> list[CheckResult]:
-    """Start every check that applies, collect results, clean up after abandoned ones."""
-    results: dict[str, CheckResult] = {}
+    processes: int,
+) -> dict[str, CheckResult]:
+    """This process's share in threads, and the child's, forked, where there is one."""
     done: queue.Queue[tuple[str, CheckResult]] = queue.Queue()
+    if processes < 2 or not forked.can_fork():
+        return _run_here(checks, values, options, notify, logs, done)
+    here, theirs = forked.shares(checks)
+    child = None
+    if theirs:
+
+        def run_theirs(send: forked.Send) -> None:
+            preload.start(_components(theirs))
+            _run_here(theirs, values, options, send, logs, queue.Queue())
+
+        child = forked.Child.start(theirs, run_theirs, done)
+    if here:
+        preload.start(_components(here))
+    return _run_here(here, values, options, notify, logs, done, child)
+
+
+def _components(checks: Sequence[Check]) -> list[str]:
+    return sorted({check.component for check in checks})
+
+
+def _run_here(
+    checks: Sequence[Check],
+    values: Values,
+    options: RunOptions,
+    notify: Listener,
+    logs: CheckLogHandler,
+    done: queue.Queue[tuple[str, CheckResult]],
+    child: forked.Child | None = None,
+) -> dict[str, CheckResult]:
+    """Start a thread per check, collect their results and the child's, clean up after
+    abandoned ones."""
     running: dict[str, _Running] = {}
     for check in checks:
-        reason = check.applies(values)
-        if reason is not None:
-            results[check.id] = skipped(check, reason)
-            notify("done", check, results[check.id])
-            continue
         probe = Probe(check, values, options, Deadline.after(options.timeout_s))
         thread = threading.Thread(
             target=_execute, args=(probe, done, logs), name=f"check {check.id}", daemon=True
         )
-        running[check.id] = _Running(check, probe, thread)
+        running[check.id] = _Running(check, probe)
         notify("start", check, None)
         thread.start()
+    for check in child.checks if child else ():
+        # The child reports its own timeouts at the deadline; this one is for a lost child.
+        late = Deadline.after(options.timeout_s + GRACE_S)
+        running[check.id] = _Running(check, Probe(check, values, options, late))
+        notify("start", check, None)
 
+    results: dict[str, CheckResult] = {}
     try:
         abandoned = _collect(running, results, done, notify)
     except KeyboardInterrupt:
+        if child:
+            child.stop()
         _cleanup_all([entry.probe for entry in running.values()])
+        if child:
+            child.wait(CLEANUP_WAIT_S)
         raise
     _cleanup_all(abandoned)
-    return [results[check.id] for check in checks]
+    if child:
+        child.wait(CLEANUP_WAIT_S)
+    return results
 
 
 def _execute(

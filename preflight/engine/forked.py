@@ -1,0 +1,235 @@
+"""Part of a run in a forked child process, each of its results sent back the moment it has it.
+
+One interpreter runs Python on one core at a time, and most of a full run's CPU is the checks'
+client libraries: their imports and set-up (boto3 and its S3 model, clickhouse-connect,
+psycopg, the Kubernetes client). In threads they took turns on one core while the others
+idled. So a run forks once, after the values and the rules and before any check starts: the
+child runs about half of the checks, the parent the rest, and each imports only its own share's
+clients. Whole components go to one side, and so do components whose modules name the same
+first client in `CLIENTS` (postgres and custom-layers, kubernetes and gpu): that client is
+imported once. The sides are balanced by each check module's `CPU_S`, its checks' CPU seconds
+in a run, clients included, as the bench measured them (only their ratios matter).
+
+The child is forked only where that is safe and useful: on Linux (macOS's system frameworks do
+not survive a fork), with at least two CPUs usable (the affinity, capped by a cgroup's quota: a
+pod's CPU limit), unless `SENSE_PREFLIGHT_PROCESSES=1`, and only while no other thread runs — a
+thread holding an import or logging lock at fork time would leave the child stuck on it, which
+is why the clients' preload then starts after the fork, in each process for its own share.
+Elsewhere (the exporter, --wait, a one-CPU pod) every check runs in a thread, as before.
+
+The child stops, running its pending cleanups first as on Ctrl-C, when the parent closes the
+control pipe: on the parent's Ctrl-C, and when the parent dies. A terminal's Ctrl-C reaches
+both processes; the child leaves it to the parent. Its checks' logs come back in their results.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import NoReturn
+
+from preflight.engine.check import Check
+from preflight.engine.registry import component_modules
+from preflight.report.exit_codes import EXIT_INTERRUPTED
+from preflight.report.result import CheckResult, Status
+
+ENV = "SENSE_PREFLIGHT_PROCESSES"
+#: The CPU of a check module that does not say (`CPU_S`): a light HTTP check.
+DEFAULT_CPU_S = 0.05
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+Send = Callable[[str, Check, CheckResult | None], None]
+
+
+class BadSetting(ValueError):
+    """SENSE_PREFLIGHT_PROCESSES holds something other than 1 or 2."""
+
+
+def processes() -> int:
+    """How many processes a run may use now: 2 where a child can be forked safely, else 1.
+    Raises BadSetting for a value of SENSE_PREFLIGHT_PROCESSES other than 1 or 2."""
+    setting = os.environ.get(ENV, "")
+    if setting not in ("", "1", "2"):
+        raise BadSetting(f"{ENV} must be 1 or 2, not {setting!r}")
+    if setting == "1" or not can_fork():
+        return 1
+    return 2 if usable_cpus() >= 2 else 1
+
+
+def can_fork() -> bool:
+    """Whether forking now leaves a sound child: Linux, and no thread but this one."""
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()
+        limit = math.floor(int(quota) / int(period))
+    except (OSError, ValueError):  # no cgroup v2 file, or "max": no quota
+        return cpus
+    return max(1, min(cpus, limit))
+
+
+def shares(checks: Sequence[Check]) -> tuple[list[Check], list[Check]]:
+    """(the parent's, the child's) checks, in their order; the child gets none when fewer than
+    two groups of components run."""
+    modules = component_modules()
+    groups: dict[str, set[str]] = {}
+    weights: dict[str, float] = {}
+    for component in dict.fromkeys(check.component for check in checks):
+        module = sys.modules.get(modules.get(component, ""))  # the registry imported it
+        clients = getattr(module, "CLIENTS", ())
+        key = clients[0] if clients else component
+        groups.setdefault(key, set()).add(component)
+        weights[key] = weights.get(key, 0.0) + getattr(module, "CPU_S", DEFAULT_CPU_S)
+    if len(groups) < 2:
+        return list(checks), []
+    loads = {"parent": 0.0, "child": 0.0}
+    theirs: set[str] = set()
+    for key in sorted(groups, key=lambda k: -weights[k]):
+        side = "child" if loads["child"] <= loads["parent"] else "parent"
+        loads[side] += weights[key]
+        if side == "child":
+            theirs |= groups[key]
+    return (
+        [check for check in checks if check.component not in theirs],
+        [check for check in checks if check.component in theirs],
+    )
+
+
+class Child:
+    """The forked process running `checks`; their results arrive on the parent's queue."""
+
+    def __init__(
+        self,
+        pid: int,
+        checks: Sequence[Check],
+        pipes: tuple[int, int],
+        done: queue.Queue[tuple[str, CheckResult]],
+    ) -> None:
+        self.pid = pid
+        self.checks = tuple(checks)
+        results, self._control = pipes
+        self._lock = threading.Lock()
+        self._status: int | None = None
+        self._relay = threading.Thread(
+            target=self._relay_results, args=(results, done), name="forked", daemon=True
+        )
+        self._relay.start()
+
+    @classmethod
+    def start(
+        cls,
+        checks: Sequence[Check],
+        run: Callable[[Send], object],
+        done: queue.Queue[tuple[str, CheckResult]],
+    ) -> Child:
+        """Fork a child that calls `run(send)`; `send("done", check, result)` puts the result
+        on `done` here."""
+        results_read, results_write = os.pipe()
+        control_read, control_write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        gc.freeze()  # the child's collections leave the parent's objects (and pages) alone
+        pid = os.fork()
+        if pid == 0:
+            os.close(results_read)
+            os.close(control_write)
+            _child_main(run, results_write, control_read)
+        os.close(results_write)
+        os.close(control_read)
+        return cls(pid, checks, (results_read, control_write), done)
+
+    def stop(self) -> None:
+        """Ask the child to stop: it runs its pending cleanups and exits."""
+        with self._lock:
+            if self._control >= 0:
+                os.close(self._control)
+                self._control = -1
+
+    def wait(self, timeout_s: float) -> None:
+        """Until the child has exited (its abandoned checks' cleanups done); killed past
+        `timeout_s`."""
+        self._relay.join(timeout_s)
+        with self._lock:
+            if self._status is None:
+                os.kill(self.pid, signal.SIGKILL)
+        self._relay.join()
+        self.stop()
+
+    def _relay_results(self, fd: int, done: queue.Queue[tuple[str, CheckResult]]) -> None:
+        """Put each result the child sends on `done`; when the pipe ends (the child exited),
+        each check it did not report fails with how it ended."""
+        reported: set[str] = set()
+        with os.fdopen(fd, "rb") as pipe:
+            while True:
+                try:
+                    check_id, result = pickle.load(pipe)
+                except (EOFError, pickle.UnpicklingError):  # exited, or stopped mid-result
+                    break
+                reported.add(check_id)
+                done.put((check_id, result))
+        _, status = os.waitpid(self.pid, 0)
+        with self._lock:
+            self._status = status
+        for check in self.checks:
+            if check.id not in reported:
+                done.put((check.id, _lost(check, status)))
+
+
+def _lost(check: Check, status: int) -> CheckResult:
+    """The failure of a check whose process ended before sending its result."""
+    code = os.waitstatus_to_exitcode(status)
+    how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+    return CheckResult(
+        check.id,
+        check.title,
+        Status.FAIL,
+        message=f"the process running this check ended without its result ({how})",
+        remediation=f"run again; if it recurs, run with {ENV}=1 and report the result",
+    )
+
+
+def _child_main(run: Callable[[Send], object], results_fd: int, control_fd: int) -> NoReturn:
+    """The child: run its share, sending each result; stop when the control pipe closes."""
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent says when to stop
+        signal.signal(signal.SIGTERM, _interrupt)
+        threading.Thread(target=_stop_when_closed, args=(control_fd,), daemon=True).start()
+        with os.fdopen(results_fd, "wb") as pipe:
+
+            def send(event: str, check: Check, result: CheckResult | None) -> None:
+                if event == "done" and result is not None:
+                    with suppress(BrokenPipeError):  # the parent is gone: the watcher stops us
+                        pickle.dump((check.id, result), pipe)
+                        pipe.flush()
+
+            run(send)
+        code = 0
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    finally:
+        os._exit(code)  # never the parent's exit handlers, buffers or test harness
+
+
+def _stop_when_closed(control_fd: int) -> None:
+    """Block until the parent closes the control pipe (or dies), then stop this process."""
+    with suppress(OSError):
+        os.read(control_fd, 1)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
