@@ -10,7 +10,6 @@ from typing import Any, NoReturn
 import click
 
 from preflight.engine.options import RunOptions
-from preflight.net.proxy import captured
 from preflight.values.load import ValuesSource
 
 
@@ -28,6 +27,8 @@ def source(params: dict[str, Any]) -> ValuesSource:
 
 def run_options(params: dict[str, Any], timeout_s: float, read_only: bool) -> RunOptions:
     """The run-wide settings of a command's TLS and cluster flags."""
+    from preflight.net.proxy import captured  # the network layers load for a run, not validate
+
     return RunOptions(
         timeout_s=timeout_s,
         read_only=read_only,
