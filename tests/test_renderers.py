@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import jsonschema
 
-from preflight.report.renderers import FORMATS
+from preflight.report.renderers import FORMATS, renderer
 from preflight.report.result import CheckResult, Report, Status, StepResult
 
 STEP = {
@@ -98,7 +98,7 @@ def sample_report() -> Report:
 
 
 def test_json_matches_the_design_shape() -> None:
-    document = json.loads(FORMATS["json"](sample_report()))
+    document = json.loads(renderer("json")(sample_report()))
     jsonschema.validate(document, DESIGN_SHAPE)
     assert document["summary"] == {"pass": 1, "warn": 1, "fail": 1, "skip": 1}
     assert document["checks"][0]["component"] == "postgres"
@@ -106,7 +106,7 @@ def test_json_matches_the_design_shape() -> None:
 
 
 def test_junit_is_junit() -> None:
-    suite = ET.fromstring(FORMATS["junit"](sample_report()))
+    suite = ET.fromstring(renderer("junit")(sample_report()))
     assert suite.tag == "testsuite"
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "1", "1")
     cases = {case.get("name"): case for case in suite.iter("testcase")}
@@ -118,7 +118,7 @@ def test_junit_is_junit() -> None:
 
 
 def test_markdown_has_a_row_per_check_and_details_for_problems() -> None:
-    text = FORMATS["markdown"](sample_report())
+    text = renderer("markdown")(sample_report())
     for check_id in ("postgres.api", "clickhouse", "kafka", "gpu"):
         assert f"| `{check_id}` |" in text
     assert "### `clickhouse` — ClickHouse" in text
@@ -127,7 +127,7 @@ def test_markdown_has_a_row_per_check_and_details_for_problems() -> None:
 
 
 def test_text_lists_failing_step_and_fix() -> None:
-    text = FORMATS["text"](sample_report())
+    text = renderer("text")(sample_report())
     assert "FAIL  clickhouse" in text
     assert "      fix: start it <now> & retry" in text
     assert text.rstrip().endswith("1 skipped in 1.5s")

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from preflight.cli import main
-from preflight.report.renderers import FORMATS
+from preflight.report.renderers import renderer
 from preflight.report.renderers.json_reader import ReportFormatError, parse_report
 from tests.cli import example_values, run_cli, write_values
 from tests.servers._process import free_port
@@ -25,7 +25,7 @@ from tests.test_postgres import database_values
 
 @pytest.mark.parametrize("report", [mixed(), values_error()], ids=["mixed", "values-error"])
 def test_the_json_reader_is_the_inverse_of_the_json_renderer(report: object) -> None:
-    text = FORMATS["json"](report)  # type: ignore[arg-type]
+    text = renderer("json")(report)  # type: ignore[arg-type]
     document = json.loads(text)
     assert document["contract_version"] == 1
     assert document["started"] == "2026-12-02T15:35:35Z" and document["in_cluster"] is False
@@ -34,7 +34,7 @@ def test_the_json_reader_is_the_inverse_of_the_json_renderer(report: object) -> 
 
 
 def test_an_older_report_without_the_new_keys_reads() -> None:
-    document = json.loads(FORMATS["json"](mixed()))
+    document = json.loads(renderer("json")(mixed()))
     for key in ("contract_version", "started", "in_cluster", "values_files"):
         del document[key]
     for check in document["checks"]:
@@ -103,10 +103,10 @@ def test_a_bundle_renders_again_as_the_original_run_wrote_it(
 
 
 def test_a_report_renders_from_stdin() -> None:
-    text = FORMATS["json"](mixed())
+    text = renderer("json")(mixed())
     result = CliRunner().invoke(main, ["report", "-", "--format", "junit"], input=text)
     assert result.exit_code == 0
-    assert result.output == FORMATS["junit"](mixed())
+    assert result.output == renderer("junit")(mixed())
 
 
 def _tar(members: dict[str, bytes]) -> bytes:
@@ -120,13 +120,13 @@ def _tar(members: dict[str, bytes]) -> bytes:
 
 
 def _with(**changes: object) -> bytes:
-    document = json.loads(FORMATS["json"](mixed()))
+    document = json.loads(renderer("json")(mixed()))
     document.update(changes)
     return json.dumps(document).encode()
 
 
 def _bad_status() -> bytes:
-    document = json.loads(FORMATS["json"](mixed()))
+    document = json.loads(renderer("json")(mixed()))
     document["checks"][2]["steps"][1]["status"] = "ok"
     return json.dumps(document).encode()
 
@@ -139,7 +139,7 @@ BAD_INPUTS = {
     "newer.json": (_with(contract_version=2, version="9.0.0"), "contract version 2 (sense-preflight 9.0.0); this sense-preflight"),
     "status.json": (_bad_status(), "checks[2].steps[1].status: 'ok' is not one of pass, skip, warn, fail"),
     "checks.json": (_with(checks={}), "checks: expected an array, not an object"),
-    "report.json.gz": (gzip.compress(FORMATS["json"](mixed()).encode()), "not a readable sense-preflight bundle (invalid header)"),
+    "report.json.gz": (gzip.compress(renderer("json")(mixed()).encode()), "not a readable sense-preflight bundle (invalid header)"),
     "foreign.tar.gz": (_tar({"notes.txt": b"hello"}), "not a sense-preflight bundle (no sense-preflight-bundle/report.json)"),
     "truncated.tar.gz": (_tar({"sense-preflight-bundle/report.json": b"{}" * 5000})[:60], "not a readable sense-preflight bundle"),
     "old-bundle.tar.gz": (_tar({"sense-preflight-bundle/report.json": b'{"tool": "x"}'}), "sense-preflight-bundle/report.json: not a sense-preflight report"),

@@ -13,7 +13,7 @@ from typing import Literal
 
 from preflight.commands.common import fail
 from preflight.report.exit_codes import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK
-from preflight.report.renderers import FORMATS
+from preflight.report.renderers import renderer
 from preflight.report.renderers.json_reader import ReportFormatError, parse_report
 from preflight.report.result import Report
 
@@ -32,7 +32,7 @@ def rerender(saved: str, format_: str, output: Path | None) -> int:
         report = load_saved(saved)
     except Unreadable as exc:
         fail(EXIT_BAD_INPUT, str(exc))
-    return _write(FORMATS[format_](report), output)
+    return _write(renderer(format_)(report), output)
 
 
 def show_diff(old: str, new: str, format_: str, output: Path | None) -> int:

@@ -4,24 +4,33 @@ preflight.report.redact), so no renderer can leak nor garble an id."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from html import escape
 
 from preflight.report.redact import REDACTED, Redactor
-from preflight.report.renderers.html import render_html
-from preflight.report.renderers.json_report import render_json
-from preflight.report.renderers.junit import render_junit
-from preflight.report.renderers.markdown import render_markdown
-from preflight.report.renderers.text import render_text
 from preflight.report.result import Report
 
-FORMATS: dict[str, Callable[[Report], str]] = {
-    "text": render_text,
-    "json": render_json,
-    "junit": render_junit,
-    "markdown": render_markdown,
-    "html": render_html,
+#: Each format's renderer in this package, imported when a report is rendered in it: the CLI
+#: names the formats at start-up (`--help`, `validate`) without loading all five.
+_RENDERERS = {
+    "text": "text:render_text",
+    "json": "json_report:render_json",
+    "junit": "junit:render_junit",
+    "markdown": "markdown:render_markdown",
+    "html": "html:render_html",
 }
+FORMATS = tuple(_RENDERERS)
+
+
+def renderer(format_: str) -> Callable[[Report], str]:
+    """The function that renders a report in `format_` (one of FORMATS)."""
+    module, function = _RENDERERS[format_].split(":")
+    renders: Callable[[Report], str] = getattr(
+        importlib.import_module(f"{__name__}.{module}"), function
+    )
+    return renders
+
 
 MARKUP = frozenset({"junit", "html"})  # formats whose text is escaped, and so is the marker
 
@@ -29,4 +38,4 @@ MARKUP = frozenset({"junit", "html"})  # formats whose text is escaped, and so i
 def rendered(report: Report, format_: str, redact: Redactor) -> str:
     """The report in `format_`, through redaction (the marker escaped where the text is)."""
     marker = escape(REDACTED) if format_ in MARKUP else REDACTED
-    return redact.render(FORMATS[format_], report, marker)
+    return redact.render(renderer(format_), report, marker)
