@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,11 @@ pytest_plugins = sorted(
     for path in (Path(__file__).parent / "servers").glob("*.py")
     if not path.name.startswith("_")
 )
+
+# A shell without job control starts `cmd &` with SIGINT ignored, and children inherit that:
+# the Ctrl-C tests would then test nothing. Handled here, a signal is reset in each child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
