@@ -38,7 +38,8 @@ class DelayProxy:
         self.exchanges = 0
         self.connections = 0
         ready = threading.Event()
-        threading.Thread(target=self._serve, args=(ready,), daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
+        self._thread.start()
         if not ready.wait(10) or self._server is None:
             raise RuntimeError(f"the delay proxy on port {port} did not start")
 
@@ -50,6 +51,11 @@ class DelayProxy:
             )
         ready.set()
         self._loop.run_forever()
+        relays = asyncio.all_tasks(self._loop)
+        for task in relays:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*relays, return_exceptions=True))
+        self._loop.close()
 
     async def _relay(
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
@@ -63,10 +69,13 @@ class DelayProxy:
         except OSError:
             client_out.close()
             return
-        await asyncio.gather(
-            self._pipe(client_in, server_out, handshake_done, turn, "client"),
-            self._pipe(server_in, client_out, 0.0, turn, "server"),
-        )
+        # Cancelled when the proxy stops: ended quietly, as Python 3.11's start_server cannot
+        # take a cancelled connection handler.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(
+                self._pipe(client_in, server_out, handshake_done, turn, "client"),
+                self._pipe(server_in, client_out, 0.0, turn, "server"),
+            )
 
     async def _pipe(
         self,
@@ -94,18 +103,20 @@ class DelayProxy:
     async def _deliver(
         self, held: asyncio.Queue[tuple[float, bytes]], sink: asyncio.StreamWriter
     ) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                due, data = await held.get()
-                await asyncio.sleep(max(0.0, due - self._loop.time()))
-                if not data:
-                    break
-                sink.write(data)
-                await sink.drain()
-        sink.close()
+        try:
+            with contextlib.suppress(OSError):
+                while True:
+                    due, data = await held.get()
+                    await asyncio.sleep(max(0.0, due - self._loop.time()))
+                    if not data:
+                        break
+                    sink.write(data)
+                    await sink.drain()
+        finally:
+            sink.close()
 
     def stop(self) -> None:
-        """Stop listening and end the loop (open relays die with it)."""
+        """Stop listening, cancel the open relays and close the loop."""
 
         def close() -> None:
             if self._server is not None:
@@ -113,3 +124,4 @@ class DelayProxy:
             self._loop.stop()
 
         self._loop.call_soon_threadsafe(close)
+        self._thread.join(10)
