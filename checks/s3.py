@@ -1,9 +1,11 @@
 """S3 storage for frame images: endpoint, TLS, SigV4 credentials, bucket, addressing, round trip.
 
 Steps: config → dns → tcp → tls → auth → bucket → addressing → roundtrip. Every request goes
-through boto3 with connect/read timeouts taken from the check's deadline and no retries, so a
-server that accepts and never answers fails within `--timeout`. (botocore's log lines are
-kept with the check by the engine's log capture, never printed.)
+through botocore, boto3's own client layer (boto3's session adds only what this check never
+uses: s3transfer's upload methods, 40-50 ms more per client), with connect/read timeouts
+taken from the check's deadline and no retries, so a server that accepts and never answers
+fails within `--timeout`. (botocore's log lines are kept with the check by the engine's log
+capture, never printed.)
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ T = TypeVar("T")
 DEFAULT_REGION = "us-east-1"
 SCRATCH_PREFIX = "sense-preflight/"
 #: The client libraries this module's checks import (preflight.engine.preload).
-CLIENTS = ("boto3",)
+CLIENTS = ("botocore.session",)
 #: Its checks' CPU seconds in a run, clients included (bench/; engine.forked balances by it).
 CPU_S = 0.45
 # The round trip's requests end this much earlier, so its delete runs within the deadline.
@@ -94,7 +96,7 @@ class S3Settings:
     region_given: bool
     force_path_style: bool
     tls: TlsSettings | None
-    session: Any = field(repr=False, compare=False)  # one boto3 Session: models load once
+    session: Any = field(repr=False, compare=False)  # one botocore Session: models load once
     proxies: ProxyEnv = field(default_factory=ProxyEnv)
     clients: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The check's client per addressing style (see _client)."""
@@ -168,7 +170,7 @@ def _config(probe: Probe) -> S3Settings:
             region_given=values.has("s3.region"),
             force_path_style=force_path_style,
             tls=tls_settings(probe) if secured else None,
-            session=_boto3_session(),
+            session=_botocore_session(),
             proxies=proxy_env(probe),
         )
         probe.facts["endpoint"] = settings.url
@@ -505,11 +507,11 @@ class _Scratch:
             self.gone = True
 
 
-# --- boto3 plumbing -----------------------------------------------------------------------
+# --- botocore plumbing --------------------------------------------------------------------
 
 
 def _client(probe: Probe, settings: S3Settings, style: str, reserve: float = 0.0) -> Any:
-    """The check's boto3 S3 client for this addressing style, made once: its keep-alive
+    """The check's S3 client for this addressing style, made once: its keep-alive
     connection serves every step. Each request's read timeout is what the check's deadline
     leaves when it starts (`reserve` seconds less still, to leave the cleanup its time)."""
     bounds = settings.reserves
@@ -532,20 +534,20 @@ def _without_expect(request: Any, **_: Any) -> None:
     request.headers.pop("Expect", None)
 
 
-def _boto3_session() -> Any:
-    """A boto3 Session with the S3 model loaded: later clients take milliseconds, so a
+def _botocore_session() -> Any:
+    """A botocore Session with the S3 model loaded: later clients take milliseconds, so a
     timeout computed just before making one still holds when its request starts."""
-    import boto3
+    import botocore.session
 
-    session = boto3.session.Session()
-    session.client(  # no request: this only loads the model
+    session = botocore.session.Session()
+    session.create_client(  # no request: this only loads the model
         "s3", region_name=DEFAULT_REGION, aws_access_key_id="-", aws_secret_access_key="-"
     )
     return session
 
 
 def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) -> Any:
-    """A boto3 S3 client: no retries (but the one a proxy's dropped connection earns, see
+    """An S3 client: no retries (but the one a proxy's dropped connection earns, see
     `_retry_dropped`), connect and read bounded by `timeout` seconds."""
     from botocore.config import Config
 
@@ -557,7 +559,7 @@ def _new_client(settings: S3Settings, style: str, timeout: float, session: Any) 
 
         warnings.filterwarnings("ignore", category=InsecureRequestWarning)
     proxies = _proxies(settings, style)
-    client = session.client(
+    client = session.create_client(
         "s3",
         endpoint_url=settings.url,
         region_name=settings.region,

@@ -10,7 +10,7 @@ import pytest
 
 from preflight.engine.preload import _wanted
 
-CLIENTS = ("psycopg", "boto3", "kubernetes", "clickhouse_connect", "confluent_kafka")
+CLIENTS = ("psycopg", "botocore.session", "kubernetes", "clickhouse_connect", "confluent_kafka")
 
 
 def _imported_after_preload(*args: str) -> dict[str, bool]:
