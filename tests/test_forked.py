@@ -16,8 +16,8 @@ from typing import Any
 import psutil
 import pytest
 
-from preflight.engine import forked, registry
-from preflight.engine.check import Check, Probe
+from preflight.engine import forked
+from preflight.report.exit_codes import EXIT_BAD_INPUT
 from tests.cli import example_values, run_cli, write_values
 from tests.plugin import install_plugin
 from tests.test_bundle import read_bundle
@@ -198,29 +198,60 @@ def test_a_killed_parent_leaves_the_child_to_clean_up(
     assert wait_for(lambda: gone(child))
 
 
-def noop(probe: Probe) -> None:
-    """A check that does nothing (shares() only reads ids)."""
+def waiting_for_values(
+    tmp_path: Path, split_env: dict[str, str]
+) -> tuple[subprocess.Popen[str], Path]:
+    """A run held while it loads its values (--set-file reads a FIFO nobody writes yet), the
+    child forked already; values that fail (bad YAML) once the FIFO is written."""
+    (tmp_path / "bad.yaml").write_text("demo: [unclosed\n")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    proc = start(
+        tmp_path, split_env, "-f", str(tmp_path / "bad.yaml"), "--set-file", f"demo.x={fifo}"
+    )
+    assert wait_for(lambda: len(psutil.Process(proc.pid).children()) == 1), proc.communicate()
+    return proc, fifo
 
 
-def named(*ids: str) -> list[Check]:
-    """Checks of these ids, their modules imported as a run's registry imports them."""
-    registry.providers()
-    return [Check(check_id, check_id, noop) for check_id in ids]
+def test_values_that_fail_end_the_child_it_never_used(
+    tmp_path: Path, split_env: dict[str, str]
+) -> None:
+    proc, fifo = waiting_for_values(tmp_path, split_env)
+    (child,) = psutil.Process(proc.pid).children()
+    fifo.write_text("x")
+    stdout, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == EXIT_BAD_INPUT
+    assert "invalid YAML" in stdout and "Traceback" not in stderr
+    assert gone(child.pid)
 
 
-def test_shares_keep_a_shared_client_on_one_side() -> None:
-    checks = named("postgres.api", "postgres.worker", "custom-layers", "s3", "kubernetes", "gpu")
-    here, theirs = forked.shares(checks)
-    side = {check.component: check in theirs for check in checks}
-    assert here and theirs
-    assert side["postgres"] == side["custom-layers"]
-    assert side["kubernetes"] == side["gpu"]
-    assert side["s3"]  # the heaviest goes to the child
+def test_ctrl_c_while_the_values_load_ends_the_child(
+    tmp_path: Path, split_env: dict[str, str]
+) -> None:
+    proc, _ = waiting_for_values(tmp_path, split_env)
+    (child,) = psutil.Process(proc.pid).children()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert gone(child.pid)
+
+
+def test_the_share_keeps_a_shared_client_on_one_side() -> None:
+    only = ["postgres", "custom-layers", "s3", "kubernetes", "gpu"]
+    theirs = forked.child_share(only)
+    assert theirs and theirs != set(only)
+    assert ("postgres" in theirs) == ("custom-layers" in theirs)
+    assert ("kubernetes" in theirs) == ("gpu" in theirs)
+    assert "s3" in theirs  # the heaviest goes to the child
 
 
 def test_one_client_group_is_not_split() -> None:
-    checks = named("postgres.api", "postgres.worker", "custom-layers")
-    assert forked.shares(checks) == (checks, [])
+    assert forked.child_share(["postgres.api", "custom-layers"]) == frozenset()
+
+
+def test_skip_leaves_a_component_out_of_the_share() -> None:
+    assert "s3" not in forked.child_share([], ["s3"])
 
 
 @pytest.mark.parametrize(

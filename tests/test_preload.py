@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from preflight.engine.preload import _wanted
+from preflight.engine.registry import chosen_components
 
 CLIENTS = ("psycopg", "botocore.session", "kubernetes", "clickhouse_connect", "confluent_kafka")
 
@@ -43,5 +43,5 @@ def test_only_the_selected_components_clients() -> None:
         ("kafka", ["kafka", "s3"], ["kafka"], False),
     ],
 )
-def test_wanted(component: str, only: list[str], skip: list[str], wanted: bool) -> None:
-    assert _wanted(component, only, skip) is wanted
+def test_chosen_components(component: str, only: list[str], skip: list[str], wanted: bool) -> None:
+    assert (component in chosen_components(only, skip)) is wanted

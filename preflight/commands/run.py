@@ -17,7 +17,9 @@ from preflight.commands.common import csv, fail, run_options
 from preflight.commands.inputs import Inputs, inputs
 from preflight.engine import forked, preload
 from preflight.engine.check import Check
+from preflight.engine.forked import Child
 from preflight.engine.options import RunOptions, in_cluster
+from preflight.engine.runner import CLEANUP_WAIT_S, run_checks, start_child
 from preflight.engine.waiting import Patience
 from preflight.report.accept import (
     Acceptance,
@@ -100,15 +102,28 @@ def _patience(wait_s: float | None, interval_s: float | None) -> Patience | None
 
 def execute(call: Invocation) -> int:
     """Values → rules → checks → runner → report (and bundle), written through redaction.
-    Returns the exit code."""
+    Returns the exit code. Where it may, part of the checks run in a child forked first
+    (engine.forked), which imports their clients while the values load here."""
+    started_at = utc_now()
+    started = time.monotonic()
+    child = start_child(call.only, call.skip) if _processes(call) == 2 else None
+    try:
+        return _execute(call, child, started_at, started)
+    except KeyboardInterrupt:  # the checks' cleanups ran (engine.runner)
+        click.echo("\ninterrupted: cleanups ran; no report", err=True)
+        return EXIT_INTERRUPTED
+    finally:
+        if child is not None:  # done already, or never handed checks (bad values, Ctrl-C)
+            child.stop()
+            child.wait(CLEANUP_WAIT_S)
+
+
+def _execute(call: Invocation, child: Child | None, started_at: str, started: float) -> int:
     import logging
 
     from preflight.report.bundle import write_bundle
 
-    started_at = utc_now()
-    started = time.monotonic()
-    processes = _processes(call)
-    if processes == 1:  # else each process preloads its share once forked (engine.forked)
+    if child is None:  # else the child imports its share's clients, this process its own later
         preload.start(call.only, call.skip)  # the checks' clients load while the values do
     given = call.inputs
     values, values_check = load_checked(given.source, given.chart, given.facts)
@@ -124,7 +139,7 @@ def execute(call: Invocation) -> int:
             progress.show(values_check)
         results = [values_check]
         if checks and values is not None:
-            ran = _run(call, checks, values, progress, redact, processes)
+            ran = _run(call, checks, values, progress, redact, child)
             results += accept(ran, call.accept)
         report = Report(
             tuple(results),
@@ -146,9 +161,6 @@ def execute(call: Invocation) -> int:
             click.echo(
                 f"support bundle: {call.bundle} ({size / 1024:.1f} KiB)", err=progress is None
             )
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: cleanups ran; no report", err=True)
-        return EXIT_INTERRUPTED
     except BrokenPipeError:
         raise  # the reader left (`| head`): click ends the program quietly
     except OSError as exc:
@@ -174,11 +186,10 @@ def _run(
     values: Values,
     progress: LiveProgress | None,
     redact: Redactor,
-    processes: int,
+    child: Child | None,
 ) -> list[CheckResult]:
-    """Run the checks once (in `processes`), or under --wait until they pass; progress sees
+    """Run the checks once (part in `child`), or under --wait until they pass; progress sees
     each result as --accept makes it."""
-    from preflight.engine.runner import run_checks
     from preflight.engine.waiting import run_until_passing
 
     def on_event(event: str, check: Check, result: CheckResult | None) -> None:
@@ -186,7 +197,7 @@ def _run(
             progress(event, check, accept([result], call.accept)[0] if result else None)
 
     if call.patience is None:
-        return run_checks(checks, values, call.options, on_event, processes=processes)
+        return run_checks(checks, values, call.options, on_event, child=child)
 
     def failing(result: CheckResult) -> bool:
         return accept([result], call.accept)[0].status is Status.FAIL

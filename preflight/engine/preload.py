@@ -7,8 +7,8 @@ after another anyway (imports hold the GIL), but only once every check had start
 check's first request waited for all of them. Imported here in one thread, in the order of the
 entry points, they are mostly loaded by the time the checks start; a check that reaches its
 import earlier waits for that one module only (Python's per-module import lock). When the run forks
-a child for part of its checks (engine.forked), no thread may run before the fork: each
-process then starts this for its own share once forked.
+a child for part of its checks (engine.forked), no thread may run before the fork: the child
+starts this for its share once forked, the parent for its own once the child has its checks.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import importlib
 import threading
 from collections.abc import Sequence
 
-from preflight.engine.registry import component_modules
+from preflight.engine.registry import chosen_components
 
 
 def start(only: Sequence[str] = (), skip: Sequence[str] = ()) -> threading.Thread:
@@ -31,17 +31,8 @@ def start(only: Sequence[str] = (), skip: Sequence[str] = ()) -> threading.Threa
     return thread
 
 
-def _wanted(component: str, only: Sequence[str], skip: Sequence[str]) -> bool:
-    def names(given: Sequence[str]) -> set[str]:
-        return {name.split(".", 1)[0] for name in given}
-
-    return component not in names(skip) and (not only or component in names(only))
-
-
 def _import_clients(only: Sequence[str], skip: Sequence[str]) -> None:
-    for component, module_name in component_modules().items():
-        if not _wanted(component, only, skip):
-            continue
+    for module_name in chosen_components(only, skip).values():
         try:
             module = importlib.import_module(module_name)
             for client in getattr(module, "CLIENTS", ()):

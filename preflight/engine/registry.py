@@ -32,6 +32,20 @@ def component_modules() -> dict[str, str]:
     return {point.name: point.module for point in points}
 
 
+def chosen_components(only: Sequence[str] = (), skip: Sequence[str] = ()) -> dict[str, str]:
+    """component_modules() less the components the command line's --only/--skip leave out:
+    one `skip` names, or, when `only` is given, one with none of its checks named there."""
+
+    def components(names: Sequence[str]) -> set[str]:
+        return {name.split(".", 1)[0] for name in names}
+
+    return {
+        component: module
+        for component, module in component_modules().items()
+        if component not in components(skip) and (not only or component in components(only))
+    }
+
+
 def all_checks(values: Values) -> list[Check]:
     """Every check the installed providers give for these values; a broken provider becomes a
     check that fails with the reason."""

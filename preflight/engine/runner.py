@@ -1,5 +1,6 @@
-"""The runner: every check in its own thread, each under its own deadline; where it may, part
-of them in the threads of a forked child process (engine.forked), whose results join the rest.
+"""The runner: every check in its own thread, each under its own deadline; given a child
+process forked at the run's start (engine.forked, `start_child`), part of them in its threads,
+whose results join the rest.
 
 A check still running at its deadline is reported as timed out during its current step and
 abandoned (its thread is a daemon); its pending cleanups run in the background. Ctrl-C runs
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from preflight.engine import forked, logcapture, preload
+from preflight.engine import forked, logcapture, preload, registry
 from preflight.engine.check import Check, Probe, StepFailed, skipped
 from preflight.engine.deadline import Deadline
 from preflight.engine.logcapture import CheckLogHandler
@@ -36,19 +37,27 @@ class _Running:
     probe: Probe  # for a check run by a forked child: its deadline, its timed-out verdict
 
 
+def start_child(only: Sequence[str] = (), skip: Sequence[str] = ()) -> forked.Child | None:
+    """Fork the child (engine.forked; where forked.processes() is 2) that runs its share of the
+    components --only/--skip leave in; it imports their clients from now on. None when the
+    share is empty: every check then runs here."""
+    theirs = forked.child_share(only, skip)
+    return forked.Child.start(theirs, _run_in_child) if theirs else None
+
+
 def run_checks(
     checks: Sequence[Check],
     values: Values,
     options: RunOptions,
     on_event: Listener | None = None,
     *,
-    processes: int = 1,
+    child: forked.Child | None = None,
 ) -> list[CheckResult]:
     """Run checks in parallel; return results in the order of `checks`.
 
-    `on_event("start"|"done", check, result)` reports progress to the renderer. With
-    `processes=2`, a forked child runs part of them where that is safe (engine.forked), and
-    each process imports its share's clients (engine.preload) once forked.
+    `on_event("start"|"done", check, result)` reports progress to the renderer. Given a
+    `child` (start_child), the checks of its components run there; this process imports its
+    own share's clients (engine.preload) meanwhile.
     """
     notify = on_event or (lambda *_: None)
     results: dict[str, CheckResult] = {}
@@ -61,38 +70,36 @@ def run_checks(
             results[check.id] = skipped(check, reason)
             notify("done", check, results[check.id])
     with logcapture.installed() as logs:
-        results.update(_run_shares(applying, values, options, notify, logs, processes))
+        if child is None:
+            results.update(_run_here(applying, values, options, notify, logs, queue.Queue()))
+        else:
+            results.update(_run_beside(child, applying, values, options, notify, logs))
     return [results[check.id] for check in checks]
 
 
-def _run_shares(
+def _run_beside(
+    child: forked.Child,
     checks: Sequence[Check],
     values: Values,
     options: RunOptions,
     notify: Listener,
     logs: CheckLogHandler,
-    processes: int,
 ) -> dict[str, CheckResult]:
-    """This process's share in threads, and the child's, forked, where there is one."""
-    done: queue.Queue[tuple[str, CheckResult]] = queue.Queue()
-    if processes < 2 or not forked.can_fork():
-        return _run_here(checks, values, options, notify, logs, done)
-    here, theirs = forked.shares(checks)
-    child = None
-    if theirs:
-
-        def run_theirs(send: forked.Send) -> None:
-            preload.start(_components(theirs))
-            _run_here(theirs, values, options, send, logs, queue.Queue())
-
-        child = forked.Child.start(theirs, run_theirs, done)
+    """Hand the child its checks, run the rest here."""
+    child.hand_over([c for c in checks if c.component in child.components], values, options)
+    here = [check for check in checks if check.component not in child.components]
     if here:
-        preload.start(_components(here))
-    return _run_here(here, values, options, notify, logs, done, child)
+        preload.start(sorted({check.component for check in here}))
+    return _run_here(here, values, options, notify, logs, child.results, child)
 
 
-def _components(checks: Sequence[Check]) -> list[str]:
-    return sorted({check.component for check in checks})
+def _run_in_child(
+    ids: Sequence[str], values: Values, options: RunOptions, send: forked.Send
+) -> None:
+    """The child's part: its checks, found again by id from the same values, in threads."""
+    found = {check.id: check for check in registry.all_checks(values)}
+    with logcapture.installed() as logs:
+        _run_here([found[i] for i in ids], values, options, send, logs, queue.Queue())
 
 
 def _run_here(
