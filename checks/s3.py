@@ -633,8 +633,12 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
             f"{operation}: cannot connect: {_root_cause(exc)}", _FIX_UNREACHABLE
         ) from None
     except bx.ConnectionClosedError as exc:
+        # RemoteDisconnected is a BadStatusLine too: the empty status line of a hang-up
+        inner = _innermost(exc)
         what = "closed the connection without answering"
-        if isinstance(_innermost(exc), http.client.BadStatusLine):
+        if isinstance(inner, http.client.BadStatusLine) and not isinstance(
+            inner, http.client.RemoteDisconnected
+        ):
             what = "did not answer like S3 (not even HTTP)"
         raise StepFailed(f"{operation}: the server {what}", _FIX_NOT_S3) from None
     except (ResponseParserError, bx.HTTPClientError) as exc:

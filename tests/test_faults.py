@@ -25,6 +25,7 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "closed": ("tcp", "refused"),
     "hang": (None, "timed out|in time|before the deadline"),
     "reset": (None, None),
+    "hangup": (None, None),
     "garbage": (None, None),
     "http": (None, None),
     "tls_untrusted": ("tls", "unknown authority"),
@@ -36,7 +37,7 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
 STARTTLS = {"postgres.api", "postgres.worker", "custom-layers"}
 # A detector or map-matching API is any HTTP service: an HTTP 200 on that port is an answer.
 ANY_HTTP_ANSWER = ("detector.", "map-matching")
-PLAIN = ["closed", "hang", "reset", "garbage", "http"]
+PLAIN = ["closed", "hang", "reset", "hangup", "garbage", "http"]
 TLS = ["hang", "tls_untrusted", "tls_expired", "tls_stall"]
 
 

@@ -408,6 +408,7 @@ def test_accept_and_hang_fails_within_the_timeout(
     ("server", "secured", "step", "phrase"),
     [
         ("reset", False, "auth", "reset|closed the connection"),
+        ("hangup", False, "auth", "closed the connection without answering"),
         ("garbage", False, "auth", "did not answer like S3"),
         ("http", False, "auth", "did not answer like S3"),
         ("tls_untrusted", True, "tls", "unknown authority"),

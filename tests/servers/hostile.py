@@ -1,6 +1,7 @@
 """Hostile servers on loopback: every check must meet each with a clean, timely `fail`.
 
 - hang: accepts and never answers        - reset: accepts, then resets the connection
+- hangup: reads the request, closes the connection without an answer
 - garbage: answers random-looking bytes  - http: answers HTTP/1.1 200 to anything
 - tls_untrusted: TLS from an unknown CA  - tls_expired: TLS, certificate expired (session CA)
 - tls_stall: accepts, reads the ClientHello, never answers
@@ -70,6 +71,13 @@ def _reset(conn: socket.socket) -> None:
     conn.close()
 
 
+def _hangup(conn: socket.socket) -> None:
+    conn.settimeout(5)
+    with contextlib.suppress(OSError):
+        conn.recv(65536)
+    conn.close()
+
+
 def _garbage(conn: socket.socket) -> None:
     conn.sendall(bytes(range(256)) * 4)
     threading.Event().wait(600)
@@ -109,6 +117,7 @@ class HostileServers:
 
     hang: int
     reset: int
+    hangup: int
     garbage: int
     http: int
     tls_untrusted: int
@@ -128,6 +137,7 @@ def hostile(test_ca: trustme.CA, session_dir: Path) -> Iterator[HostileServers]:
     listeners = {
         "hang": _Listener(_hang),
         "reset": _Listener(_reset),
+        "hangup": _Listener(_hangup),
         "garbage": _Listener(_garbage),
         "http": _Listener(_http),
         "tls_untrusted": _Listener(_tls(untrusted.server_context())),
