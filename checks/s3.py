@@ -28,6 +28,7 @@ from preflight.net import (
     ProxyEnv,
     TlsSettings,
     causes,
+    hang_up,
     parse_endpoint,
     proxy_env,
     reach,
@@ -633,13 +634,9 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
             f"{operation}: cannot connect: {_root_cause(exc)}", _FIX_UNREACHABLE
         ) from None
     except bx.ConnectionClosedError as exc:
-        # RemoteDisconnected is a BadStatusLine too: the empty status line of a hang-up
-        inner = _innermost(exc)
-        what = "closed the connection without answering"
-        if isinstance(inner, http.client.BadStatusLine) and not isinstance(
-            inner, http.client.RemoteDisconnected
-        ):
-            what = "did not answer like S3 (not even HTTP)"
+        what = "did not answer like S3 (not even HTTP)"
+        if hang_up(exc) or not isinstance(_innermost(exc), http.client.BadStatusLine):
+            what = "closed the connection without answering"
         raise StepFailed(f"{operation}: the server {what}", _FIX_NOT_S3) from None
     except (ResponseParserError, bx.HTTPClientError) as exc:
         raise StepFailed(

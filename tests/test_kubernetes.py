@@ -262,18 +262,25 @@ def test_in_cluster_service_account(kube: KubeCluster, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("server", "step", "detail"),
+    ("scheme", "server", "step", "detail"),
     [
-        ("hang", "tls", "TLS: handshake timed out"),
-        ("tls_untrusted", "tls", "TLS: certificate signed by unknown authority"),
-        ("closed", "tcp", "connection refused"),
+        ("https", "hang", "tls", "TLS: handshake timed out"),
+        ("https", "tls_untrusted", "tls", "TLS: certificate signed by unknown authority"),
+        ("https", "closed", "tcp", "connection refused"),
+        ("http", "hangup", "auth", "closed it without answering /api (disconnected)"),
     ],
 )
 def test_hostile_api_server_fails_in_time(
-    kube: KubeCluster, hostile: HostileServers, tmp_path: Path, server: str, step: str, detail: str
+    kube: KubeCluster,
+    hostile: HostileServers,
+    tmp_path: Path,
+    scheme: str,
+    server: str,
+    step: str,
+    detail: str,
 ) -> None:
     config = kube.write_kubeconfig(
-        tmp_path / "hostile", server=f"https://127.0.0.1:{getattr(hostile, server)}"
+        tmp_path / "hostile", server=f"{scheme}://127.0.0.1:{getattr(hostile, server)}"
     )
     result = run_preflight(kube, tmp_path, "kubernetes", "--timeout", "2", kubeconfig=config)
     failed = result.failed_step("kubernetes")

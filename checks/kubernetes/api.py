@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from preflight.engine.check import Probe, Step, StepFailed
 from preflight.engine.deadline import timeout_message
-from preflight.net import TlsSettings, parse_endpoint, reach
+from preflight.net import TlsSettings, hang_up, parse_endpoint, reach
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, Configuration
@@ -95,6 +95,12 @@ class Cluster:
                 _REACH_FIX,
             ) from None
         except urllib3.exceptions.HTTPError as exc:
+            if how := hang_up(exc):
+                raise StepFailed(
+                    f"the API server accepted the connection, then closed it without answering "
+                    f"{path} ({how})",
+                    _REACH_FIX,
+                ) from None
             raise StepFailed(f"cannot read {path} from the API server: {exc}", _REACH_FIX) from None
         return dict(json.loads(response.data))
 

@@ -11,6 +11,7 @@ from preflight.net.endpoint import Endpoint, endpoint_text, parse_endpoint
 from preflight.net.http import (
     causes,
     cleanup_client,
+    hang_up,
     http_client,
     http_request,
     http_url,
@@ -43,6 +44,7 @@ __all__ = [
     "cleanup_client",
     "connect_tcp",
     "endpoint_text",
+    "hang_up",
     "http_client",
     "http_request",
     "http_url",

@@ -156,7 +156,7 @@ def _http_failure(url: str, exc: Exception, proxy: Proxy | None = None) -> StepF
     import httpx
 
     where = _where(url, proxy)
-    if how := _hang_up(exc):
+    if how := hang_up(exc):
         return StepFailed(
             f"HTTP: {where} accepted the connection, then closed it without answering ({how})",
             "check that this port serves HTTP(S), and that the service (or the proxy or load "
@@ -172,12 +172,17 @@ def _http_failure(url: str, exc: Exception, proxy: Proxy | None = None) -> StepF
     return StepFailed(f"HTTP: request to {where} failed: {exc}")
 
 
-def _hang_up(exc: Exception) -> str:
+def hang_up(exc: BaseException) -> str:
     """'connection reset' or 'disconnected' when the server hung up before answering; else ''.
-    Which of the two a client sees for one server is a race, so both get one message."""
+    Which of the two a client sees for one server is a race, so both get one message.
+    httpx and http.client (urllib3, botocore) say it their own ways."""
+    import http.client
+
     import httpx
 
     if isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc):
+        return "disconnected"
+    if any(isinstance(cause, http.client.RemoteDisconnected) for cause in causes(exc)):
         return "disconnected"
     if any(
         isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE)
