@@ -25,7 +25,7 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "closed": ("tcp", "refused"),
     "hang": (None, "timed out|in time|before the deadline"),
     "reset": (None, None),
-    "hangup": (None, None),
+    "hangup": (None, "closed"),
     "garbage": (None, None),
     "http": (None, None),
     "tls_untrusted": ("tls", "unknown authority"),
