@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from checks.kubernetes.inline_files import INLINE_FILES
 from preflight.engine.check import Probe, Step, StepFailed
 from preflight.engine.deadline import timeout_message
 from preflight.net import TlsSettings, hang_up, parse_endpoint, reach
@@ -151,7 +152,7 @@ def connect(probe: Probe) -> Iterator[Cluster | None]:
         )
         yield None
         return
-    with probe.step("config") as step, _plugins_stopped_if_abandoned(probe):
+    with probe.step("config") as step:
         configuration, source = _configuration(probe)
         step.detail = f"{source} → {configuration.host}"
         probe.facts["cluster_source"] = source
@@ -307,12 +308,15 @@ def _configuration(probe: Probe) -> tuple[Configuration, str]:
         raise StepFailed(f"kubeconfig {files} not found", "give an existing --kubeconfig")
     try:
         _, active = config.list_kube_config_contexts(config_file=files)
-        config.load_kube_config(
-            config_file=files,
-            context=options.context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
+        # the folder is given back after the plugin is stopped: entered first, cleaned last
+        with INLINE_FILES.loading(probe) as folder, _plugins_stopped_if_abandoned(probe):
+            config.load_kube_config(
+                config_file=files,
+                context=options.context,
+                client_configuration=configuration,
+                persist_config=False,
+                temp_file_path=folder,
+            )
     except config.ConfigException as exc:
         raise StepFailed(f"kubeconfig {files}: {exc}", _context_fix(files)) from None
     context = options.context or (active or {}).get("name", "")
