@@ -585,9 +585,7 @@ def _retry_dropped(attempts: int, caught_exception: Exception | None, **_: Any) 
     """Retry, once and at once, a request that a proxy answered by closing the kept-alive
     connection it came on (tinyproxy closes each after one answer), as .NET's client retries
     a request on a dropped pooled connection; nothing else is retried."""
-    dropped = caught_exception is not None and any(
-        isinstance(cause, http.client.RemoteDisconnected) for cause in causes(caught_exception)
-    )
+    dropped = caught_exception is not None and hang_up(caught_exception) == "disconnected"
     return 0.0 if dropped and attempts == 1 else None
 
 

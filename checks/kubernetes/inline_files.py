@@ -52,13 +52,7 @@ class InlineFiles:
             returned.set()
             with self._state:
                 self._users -= 1
-                if self._users:
-                    return
-            if self._turn.acquire(timeout=WRITER_WAIT_S):
-                try:
-                    self._remove_unused()
-                finally:
-                    self._turn.release()
+            self._remove_if_unused(wait_s=WRITER_WAIT_S)
 
         probe.cleanup("remove the kubeconfig's certificate and key files", give_back)
         try:
@@ -67,18 +61,23 @@ class InlineFiles:
                     raise StepFailed("abandoned at the deadline while another check loaded")
                 yield folder
         finally:  # a load that outlived WRITER_WAIT_S removes what it wrote when it ends
-            if self._turn.acquire(blocking=False):
-                try:
-                    self._remove_unused()
-                finally:
-                    self._turn.release()
+            self._remove_if_unused(wait_s=0)
 
-    def _remove_unused(self) -> None:
-        """Remove the folder if no check uses it (the caller holds the turn: nothing writes)."""
+    def _remove_if_unused(self, wait_s: float) -> None:
+        """Remove the folder once no check uses it, waiting up to `wait_s` for the turn: a
+        load that still holds it may write into the folder."""
         with self._state:
-            if self._users == 0 and self._folder is not None:
-                shutil.rmtree(self._folder, ignore_errors=True)
-                self._folder = None
+            if self._users or self._folder is None:
+                return
+        if not self._turn.acquire(timeout=wait_s):
+            return
+        try:
+            with self._state:
+                if self._users == 0 and self._folder is not None:
+                    shutil.rmtree(self._folder, ignore_errors=True)
+                    self._folder = None
+        finally:
+            self._turn.release()
 
 
 #: This process's inline kubeconfig files (a forked child starts with none loaded).
