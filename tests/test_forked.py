@@ -33,6 +33,8 @@ from pathlib import Path
 
 from preflight.engine.check import Check
 
+IMPORTED_BY = os.getpid()  # the CLI: it imports the check modules before the fork
+
 
 def make(component):
     def pid(probe):
@@ -61,7 +63,13 @@ def make(component):
             os.kill(os.getpid(), signal.SIGKILL)
 
     runs = {"pid": pid, "sleep": sleep, "hold": hold, "chatty": chatty, "die": die}
-    return lambda values: [Check(f"{component}.{name}", name, run) for name, run in runs.items()]
+
+    def checks(values):
+        if os.getpid() != IMPORTED_BY:  # in the child: as slow to start as a loaded machine
+            time.sleep(float(os.environ.get("SPLIT_CHILD_LAG_S", "0")))
+        return [Check(f"{component}.{name}", name, run) for name, run in runs.items()]
+
+    return checks
 '''
 MODULES = {
     "split_checks": SPLIT_SOURCE,
@@ -146,6 +154,16 @@ def test_the_childs_timeout_names_its_step(tmp_path: Path, split_env: dict[str, 
     assert sleep["status"] == "fail"
     assert sleep["message"].startswith("auth: timed out during auth")
     assert [step["name"] for step in sleep["steps"]] == ["config", "auth"]
+
+
+def test_a_child_late_to_start_keeps_the_runs_deadline(
+    tmp_path: Path, split_env: dict[str, str]
+) -> None:
+    env = {**split_env, "SPLIT_CHILD_LAG_S": "0.6"}
+    _, checks = json_run(tmp_path, env, "--only", "left.sleep,right.sleep", "--timeout", "1.5")
+    left, right = checks["left.sleep"], checks["right.sleep"]
+    assert left["message"] == right["message"] == "auth: timed out during auth (--timeout 1.5s)"
+    assert left["duration_s"] < right["duration_s"] - 0.4  # it started late, ended on time
 
 
 def test_a_killed_child_fails_its_checks_only(tmp_path: Path, split_env: dict[str, str]) -> None:

@@ -44,6 +44,7 @@ from typing import Any, NoReturn
 
 from preflight.engine import preload
 from preflight.engine.check import Check
+from preflight.engine.deadline import Deadline
 from preflight.engine.options import RunOptions
 from preflight.engine.registry import chosen_components
 from preflight.report.exit_codes import EXIT_INTERRUPTED
@@ -59,8 +60,10 @@ VALUES_CPU_S = 0.15
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 Send = Callable[[str, Check, CheckResult | None], None]
-#: The child's part, once handed its checks: (check ids, values, options, send).
-Share = Callable[[Sequence[str], Values, RunOptions, Send], object]
+#: The child's part, once handed its checks: (check ids, values, options, deadline, send).
+Share = Callable[[Sequence[str], Values, RunOptions, Deadline, Send], object]
+#: What the parent hands the child: (check ids, values, options, deadline).
+Order = tuple[list[str], Values, RunOptions, Deadline]
 
 
 class BadSetting(ValueError):
@@ -141,7 +144,7 @@ class Child:
     @classmethod
     def start(cls, components: frozenset[str], share: Share) -> Child:
         """Fork a child that imports the clients of `components`, then, once handed its
-        checks, calls `share(ids, values, options, send)`; `send("done", check, result)` puts
+        checks, calls `share(ids, values, options, deadline, send)`; `send("done", check, result)` puts
         the result on `results` here."""
         results_read, results_write = os.pipe()
         control_read, control_write = os.pipe()
@@ -157,10 +160,13 @@ class Child:
         os.close(control_read)
         return cls(pid, components, (results_read, control_write))
 
-    def hand_over(self, checks: Sequence[Check], values: Values, options: RunOptions) -> None:
-        """Give the child its checks (of `components`), to run now under `options`."""
+    def hand_over(
+        self, checks: Sequence[Check], values: Values, options: RunOptions, deadline: Deadline
+    ) -> None:
+        """Give the child its checks (of `components`), to run now under `options`, until
+        `deadline`."""
         self.checks = tuple(checks)
-        order = ([check.id for check in checks], values, options)
+        order: Order = ([check.id for check in checks], values, options, deadline)
         with self._lock, suppress(OSError):  # the child is gone: the relay reports it
             if self._control is not None:
                 pickle.dump(order, self._control)
@@ -238,7 +244,7 @@ def _child_main(
         os._exit(code)  # never the parent's exit handlers, buffers or test harness
 
 
-def _run_share(share: Share, order: tuple[list[str], Values, RunOptions], results_fd: int) -> None:
+def _run_share(share: Share, order: Order, results_fd: int) -> None:
     """Run the share, each result pickled onto the results pipe as it comes."""
     with os.fdopen(results_fd, "wb") as pipe:
 
@@ -251,11 +257,12 @@ def _run_share(share: Share, order: tuple[list[str], Values, RunOptions], result
         share(*order, send)
 
 
-def _read_order(control_fd: int) -> tuple[list[str], Values, RunOptions] | None:
-    """The parent's (check ids, values, options), or None when it closed the pipe first."""
+def _read_order(control_fd: int) -> Order | None:
+    """The parent's (check ids, values, options, deadline), or None when it closed the pipe
+    first."""
     with os.fdopen(control_fd, "rb", closefd=False) as control:
         try:
-            order: tuple[list[str], Values, RunOptions] = pickle.load(control)
+            order: Order = pickle.load(control)
         except EOFError:
             return None
         return order

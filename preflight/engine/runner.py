@@ -27,6 +27,9 @@ from preflight.values.load import Values
 GRACE_S = 0.25
 #: How long Ctrl-C or the end of a run waits for cleanups of abandoned checks.
 CLEANUP_WAIT_S = 5.0
+#: How long past a check's deadline and grace its result may take to come from the child (a
+#: loaded machine can be slow to schedule it); only a child that is stuck waits this long.
+CHILD_REPORT_WAIT_S = 1.0
 
 Listener = Callable[[str, Check, CheckResult | None], None]
 
@@ -57,7 +60,8 @@ def run_checks(
 
     `on_event("start"|"done", check, result)` reports progress to the renderer. Given a
     `child` (start_child), the checks of its components run there; this process imports its
-    own share's clients (engine.preload) meanwhile.
+    own share's clients (engine.preload) meanwhile. Every check, in either process, has the
+    same deadline: --timeout from now.
     """
     notify = on_event or (lambda *_: None)
     results: dict[str, CheckResult] = {}
@@ -69,11 +73,13 @@ def run_checks(
         else:
             results[check.id] = skipped(check, reason)
             notify("done", check, results[check.id])
+    deadline = Deadline.after(options.timeout_s)
     with logcapture.installed() as logs:
         if child is None:
-            results.update(_run_here(applying, values, options, notify, logs, queue.Queue()))
+            ran = _run_here(applying, values, options, deadline, notify, logs, queue.Queue())
         else:
-            results.update(_run_beside(child, applying, values, options, notify, logs))
+            ran = _run_beside(child, applying, values, options, deadline, notify, logs)
+    results.update(ran)
     return [results[check.id] for check in checks]
 
 
@@ -82,30 +88,34 @@ def _run_beside(
     checks: Sequence[Check],
     values: Values,
     options: RunOptions,
+    deadline: Deadline,
     notify: Listener,
     logs: CheckLogHandler,
 ) -> dict[str, CheckResult]:
     """Hand the child its checks, run the rest here."""
-    child.hand_over([c for c in checks if c.component in child.components], values, options)
+    theirs = [check for check in checks if check.component in child.components]
+    child.hand_over(theirs, values, options, deadline)
     here = [check for check in checks if check.component not in child.components]
     if here:
         preload.start(sorted({check.component for check in here}))
-    return _run_here(here, values, options, notify, logs, child.results, child)
+    return _run_here(here, values, options, deadline, notify, logs, child.results, child)
 
 
 def _run_in_child(
-    ids: Sequence[str], values: Values, options: RunOptions, send: forked.Send
+    ids: Sequence[str], values: Values, options: RunOptions, deadline: Deadline, send: forked.Send
 ) -> None:
-    """The child's part: its checks, found again by id from the same values, in threads."""
+    """The child's part: its checks, found again by id from the same values, in threads,
+    under the parent's deadline (one monotonic clock serves both processes)."""
     found = {check.id: check for check in registry.all_checks(values)}
     with logcapture.installed() as logs:
-        _run_here([found[i] for i in ids], values, options, send, logs, queue.Queue())
+        _run_here([found[i] for i in ids], values, options, deadline, send, logs, queue.Queue())
 
 
 def _run_here(
     checks: Sequence[Check],
     values: Values,
     options: RunOptions,
+    deadline: Deadline,
     notify: Listener,
     logs: CheckLogHandler,
     done: queue.Queue[tuple[str, CheckResult]],
@@ -115,7 +125,7 @@ def _run_here(
     abandoned ones."""
     running: dict[str, _Running] = {}
     for check in checks:
-        probe = Probe(check, values, options, Deadline.after(options.timeout_s))
+        probe = Probe(check, values, options, deadline)
         thread = threading.Thread(
             target=_execute, args=(probe, done, logs), name=f"check {check.id}", daemon=True
         )
@@ -123,8 +133,8 @@ def _run_here(
         notify("start", check, None)
         thread.start()
     for check in child.checks if child else ():
-        # The child reports its own timeouts at the deadline; this one is for a lost child.
-        late = Deadline.after(options.timeout_s + GRACE_S)
+        # The child reports its own timeouts at the deadline; this one is for a stuck child.
+        late = Deadline(deadline.expires_at + GRACE_S + CHILD_REPORT_WAIT_S)
         running[check.id] = _Running(check, Probe(check, values, options, late))
         notify("start", check, None)
 
