@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from importlib.metadata import entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 
 from preflight.engine.check import Check, Probe, StepFailed
 from preflight.values import check as values_check
@@ -15,10 +16,17 @@ GROUP = "sense_preflight.checks"
 Provider = Callable[[Values], Sequence[Check]]
 
 
+@cache
+def _points() -> tuple[EntryPoint, ...]:
+    """The group's entry points, sorted by name: read once per process (each reading scans
+    every installed distribution's metadata, ~5 ms, and a run asks several times)."""
+    return tuple(sorted(entry_points(group=GROUP), key=lambda point: point.name))
+
+
 def providers() -> list[tuple[str, Provider | Exception]]:
     """(entry-point name, provider or the error that kept it from loading), sorted by name."""
     found: list[tuple[str, Provider | Exception]] = []
-    for point in sorted(entry_points(group=GROUP), key=lambda p: p.name):
+    for point in _points():
         try:
             found.append((point.name, point.load()))
         except Exception as exc:  # a broken plug-in is reported, never a traceback
@@ -28,8 +36,7 @@ def providers() -> list[tuple[str, Provider | Exception]]:
 
 def component_modules() -> dict[str, str]:
     """Each installed component's check module: entry-point name → module name, by name."""
-    points = sorted(entry_points(group=GROUP), key=lambda p: p.name)
-    return {point.name: point.module for point in points}
+    return {point.name: point.module for point in _points()}
 
 
 def chosen_components(only: Sequence[str] = (), skip: Sequence[str] = ()) -> dict[str, str]:

@@ -77,11 +77,13 @@ def _placeholders(values: Values) -> Iterator[Problem]:
 def _weak(values: Values, check_words: Callable[[], set[str]]) -> Iterator[Problem]:
     flagged: set[str] = set()
     known = value_words(values.data)
+    asked = False
     for path, secret in secret_paths(values.data):
         if path in flagged or not secret or is_placeholder(secret) or secret in AWS_EXAMPLE_KEYS:
             continue
-        if secret not in known and _ID_SHAPE.match(secret):
+        if not asked and secret not in known and _ID_SHAPE.match(secret):
             known |= check_words()
+            asked = True
         why = SHORT if len(secret) < STRONG_LENGTH else COMMON if secret in known else None
         if why is not None:
             flagged.add(path)
