@@ -338,21 +338,34 @@ def test_failing_exec_plugin_is_reported_as_missing_credentials(
     assert "the API server sees no credentials (anonymous)" in step["detail"]
 
 
-def test_hanging_exec_plugin_is_stopped_when_the_check_is_abandoned(
-    kube: KubeCluster, tmp_path: Path
-) -> None:
-    """Like a kubelogin waiting for a browser login: the check times out in config, and the
-    plugin (with its own child) is not left running after the program ends."""
-    pids = tmp_path / "plugin.pids"
-    script = (
+def short_lived_credential(calls: Path) -> str:
+    """Plugin lines that count each call in `calls` and print a credential whose token has a
+    minute left: one the client calls expired (under 5 minutes) and fetches again before
+    each request (kubelogin's cache near its end)."""
+    soon = "(datetime.now(timezone.utc) + timedelta(minutes=1)).strftime('%Y-%m-%dT%H:%M:%SZ')"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential"}
+    return (
+        "import json\n"
+        "from datetime import datetime, timedelta, timezone\n"
+        f"open({str(calls)!r}, 'a').write('.')\n"
+        f"status = {{'token': {TOKEN!r}, 'expirationTimestamp': {soon}}}\n"
+        f"print(json.dumps({{**{credential!r}, 'status': status}}))\n"
+    )
+
+
+def _hanging_plugin(pids: Path) -> str:
+    """Plugin lines that start a child, write both pids to `pids`, and hang (a kubelogin
+    waiting for a browser login)."""
+    return (
         "import os, subprocess, sys, time\n"
         "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
         f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
         "time.sleep(600)\n"
     )
-    config = kube.write_kubeconfig(tmp_path / "exec-config", user=_exec_user(tmp_path, script))
-    result = run_preflight(kube, tmp_path, "kubernetes", "--timeout", "2", kubeconfig=config)
-    assert result.check("kubernetes")["message"] == "config: timed out during config (--timeout 2s)"
+
+
+def _assert_stopped(pids: Path) -> None:
+    """The plugin and its child, as `_hanging_plugin` recorded them, did not outlive the run."""
     plugin_pids = [int(pid) for pid in pids.read_text().split()]
     try:
         assert _all_gone(plugin_pids, within_s=3), "the credential plugin outlived the run"
@@ -360,6 +373,44 @@ def test_hanging_exec_plugin_is_stopped_when_the_check_is_abandoned(
         for pid in plugin_pids:
             if _running(pid):
                 psutil.Process(pid).kill()
+
+
+def test_hanging_exec_plugin_is_stopped_when_the_check_is_abandoned(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    """The check times out in config, and the plugin (with its own child) is not left running
+    after the program ends."""
+    pids = tmp_path / "plugin.pids"
+    user = _exec_user(tmp_path, _hanging_plugin(pids))
+    config = kube.write_kubeconfig(tmp_path / "exec-config", user=user)
+    result = run_preflight(kube, tmp_path, "kubernetes", "--timeout", "2", kubeconfig=config)
+    assert result.check("kubernetes")["message"] == "config: timed out during config (--timeout 2s)"
+    _assert_stopped(pids)
+
+
+def test_a_plugin_hanging_in_a_token_refresh_is_stopped_too(
+    kube: KubeCluster, tmp_path: Path
+) -> None:
+    """The first call gives a token with a minute left; the refresh before the first request
+    hangs, in auth: that plugin is stopped as the first load's would be, and the kubeconfig's
+    inline files are removed."""
+    pids, calls = tmp_path / "plugin.pids", tmp_path / "plugin.calls"
+    script = (
+        f"import pathlib, sys\nif not pathlib.Path({str(calls)!r}).exists():\n"
+        + "".join(f"    {line}\n" for line in short_lived_credential(calls).splitlines())
+        + "    sys.exit()\n"
+        + _hanging_plugin(pids)
+    )
+    config = kube.write_kubeconfig(tmp_path / "exec-config", user=_exec_user(tmp_path, script))
+    temp_dir = tmp_path / "tmpdir"
+    temp_dir.mkdir()
+    env = {"TMPDIR": str(temp_dir)}
+    result = run_preflight(
+        kube, tmp_path, "kubernetes", "--timeout", "2", kubeconfig=config, env=env
+    )
+    assert result.check("kubernetes")["message"] == "auth: timed out during auth (--timeout 2s)"
+    _assert_stopped(pids)
+    assert list(temp_dir.iterdir()) == []
 
 
 def _running(pid: int) -> bool:

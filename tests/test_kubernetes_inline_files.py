@@ -20,7 +20,7 @@ from preflight.engine.deadline import Deadline
 from preflight.engine.options import RunOptions
 from preflight.values.load import Values
 from tests.servers.kubernetes import KubeCluster, run_preflight
-from tests.test_kubernetes import _exec_user
+from tests.test_kubernetes import _exec_user, short_lived_credential
 
 
 @pytest.fixture
@@ -114,4 +114,24 @@ def test_a_check_abandoned_in_its_exec_plugin_leaves_no_folder(
         env={"TMPDIR": str(temp_dir)},
     )
     assert result.check("kubernetes")["message"] == "config: timed out during config (--timeout 1s)"
+    assert list(temp_dir.iterdir()) == []
+
+
+def test_token_refreshes_before_each_request_take_turns_and_leave_no_folder(
+    kube: KubeCluster, tmp_path: Path, temp_dir: Path
+) -> None:
+    """The client runs the plugin again before every request of both checks, in turn, into
+    the folder of the first load."""
+    calls = tmp_path / "plugin.calls"
+    user = _exec_user(tmp_path, short_lived_credential(calls))
+    config = _with_ca(
+        kube.write_kubeconfig(tmp_path / "exec-config", user=user), kube.server.ca_path.read_bytes()
+    )
+    env = {"TMPDIR": str(temp_dir)}
+    result = run_preflight(
+        kube, tmp_path, "kubernetes", "--only", "gpu", kubeconfig=config, env=env
+    )
+    assert result.check("kubernetes")["status"] == "pass", result.stdout
+    assert result.check("gpu")["status"] == "pass", result.stdout
+    assert len(calls.read_text()) > 4  # one load per check, then one refresh per request
     assert list(temp_dir.iterdir()) == []

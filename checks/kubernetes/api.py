@@ -319,8 +319,25 @@ def _configuration(probe: Probe) -> tuple[Configuration, str]:
             )
     except config.ConfigException as exc:
         raise StepFailed(f"kubeconfig {files}: {exc}", _context_fix(files)) from None
+    _refresh_as_loaded(probe, configuration)
     context = options.context or (active or {}).get("name", "")
     return configuration, f"kubeconfig {files}, context {context}"
+
+
+def _refresh_as_loaded(probe: Probe, configuration: Configuration) -> None:
+    """Before each request the client refreshes a token it calls expired (under 5 minutes
+    left): it runs the exec plugin again and writes what it returns to the folder. That
+    refresh takes the turn, and has its plugin stopped if the check is abandoned, as the
+    first load did."""
+    refresh = configuration.refresh_api_key_hook
+    if refresh is None:  # no token: nothing to refresh
+        return
+
+    def refresh_in_turn(client_configuration: Configuration) -> None:
+        with INLINE_FILES.writing(), _plugins_stopped_if_abandoned(probe):
+            refresh(client_configuration)
+
+    configuration.refresh_api_key_hook = refresh_in_turn
 
 
 def _context_fix(files: str) -> str:

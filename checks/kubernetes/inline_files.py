@@ -7,8 +7,9 @@ atexit hook, which a run never reaches: it leaves through os._exit. So every run
 cluster's CA, and a client key where there was one, in the temporary folder. The cache is not
 thread-safe either: it names a file before writing it, and a second check loading the same
 kubeconfig at that moment was given the empty file ("cannot load CA bundle"). So the loads
-take turns, and the files go to a private folder, removed when the last check that loaded
-into it has ended.
+take turns (and so do the client's token refreshes, which run an exec plugin again and write
+its certificate), and the files go to a private folder, removed when the last check that
+loaded into it has ended.
 """
 
 from __future__ import annotations
@@ -55,12 +56,19 @@ class InlineFiles:
             self._remove_if_unused(wait_s=WRITER_WAIT_S)
 
         probe.cleanup("remove the kubeconfig's certificate and key files", give_back)
+        with self.writing():
+            if returned.is_set():  # abandoned while another check loaded: write nothing
+                raise StepFailed("abandoned at the deadline while another check loaded")
+            yield folder
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The turn to write into the folder: a load's, or the client's refresh of a token
+        it loaded (which writes an exec plugin's certificate there again)."""
         try:
             with self._turn:
-                if returned.is_set():  # abandoned while another check loaded: write nothing
-                    raise StepFailed("abandoned at the deadline while another check loaded")
-                yield folder
-        finally:  # a load that outlived WRITER_WAIT_S removes what it wrote when it ends
+                yield
+        finally:  # a writer that outlived WRITER_WAIT_S removes what it wrote when it ends
             self._remove_if_unused(wait_s=0)
 
     def _remove_if_unused(self, wait_s: float) -> None:
