@@ -144,8 +144,8 @@ class Child:
     @classmethod
     def start(cls, components: frozenset[str], share: Share) -> Child:
         """Fork a child that imports the clients of `components`, then, once handed its
-        checks, calls `share(ids, values, options, deadline, send)`; `send("done", check, result)` puts
-        the result on `results` here."""
+        checks, calls `share(ids, values, options, deadline, send)`; `send("done", check,
+        result)` puts the result on `results` here."""
         results_read, results_write = os.pipe()
         control_read, control_write = os.pipe()
         sys.stdout.flush()
