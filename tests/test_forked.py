@@ -166,6 +166,16 @@ def test_a_child_late_to_start_keeps_the_runs_deadline(
     assert left["duration_s"] < right["duration_s"] - 0.4  # it started late, ended on time
 
 
+def test_a_child_that_never_reports_is_named_so(tmp_path: Path, split_env: dict[str, str]) -> None:
+    env = {**split_env, "SPLIT_CHILD_LAG_S": "4"}  # it starts its checks past the deadline
+    _, checks = json_run(tmp_path, env, "--only", "left.pid,right.pid", "--timeout", "1")
+    assert checks["left.pid"]["status"] == "fail"
+    assert checks["left.pid"]["message"] == (
+        "timed out waiting for the process running this check (--timeout 1s)"
+    )
+    assert checks["right.pid"]["status"] == "pass"
+
+
 def test_a_killed_child_fails_its_checks_only(tmp_path: Path, split_env: dict[str, str]) -> None:
     _, checks = json_run(tmp_path, split_env, "--only", "left.die,left.pid,right.pid")
     for check_id in ("left.die", "left.pid"):

@@ -44,7 +44,7 @@ from typing import Any, NoReturn
 
 from preflight.engine import preload
 from preflight.engine.check import Check
-from preflight.engine.deadline import Deadline
+from preflight.engine.deadline import Deadline, timeout_message
 from preflight.engine.options import RunOptions
 from preflight.engine.registry import chosen_components
 from preflight.report.exit_codes import EXIT_INTERRUPTED
@@ -210,15 +210,24 @@ class Child:
                 self.results.put((check.id, _lost(check, status)))
 
 
+def unreported(check: Check, timeout_s: float) -> CheckResult:
+    """The failure of a check whose process, still running, sent no result by its deadline."""
+    return _failed(check, timeout_message("waiting for the process running this check", timeout_s))
+
+
 def _lost(check: Check, status: int) -> CheckResult:
     """The failure of a check whose process ended before sending its result."""
     code = os.waitstatus_to_exitcode(status)
     how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+    return _failed(check, f"the process running this check ended without its result ({how})")
+
+
+def _failed(check: Check, message: str) -> CheckResult:
     return CheckResult(
         check.id,
         check.title,
         Status.FAIL,
-        message=f"the process running this check ended without its result ({how})",
+        message=message,
         remediation=f"run again; if it recurs, run with {ENV}=1 and report the result",
     )
 

@@ -37,7 +37,8 @@ Listener = Callable[[str, Check, CheckResult | None], None]
 @dataclass
 class _Running:
     check: Check
-    probe: Probe  # for a check run by a forked child: its deadline, its timed-out verdict
+    probe: Probe  # for a check run by a forked child: the deadline of its result
+    in_child: bool = False
 
 
 def start_child(only: Sequence[str] = (), skip: Sequence[str] = ()) -> forked.Child | None:
@@ -135,7 +136,7 @@ def _run_here(
     for check in child.checks if child else ():
         # The child reports its own timeouts at the deadline; this one is for a stuck child.
         late = Deadline(deadline.expires_at + GRACE_S + CHILD_REPORT_WAIT_S)
-        running[check.id] = _Running(check, Probe(check, values, options, late))
+        running[check.id] = _Running(check, Probe(check, values, options, late), in_child=True)
         notify("start", check, None)
 
     results: dict[str, CheckResult] = {}
@@ -188,7 +189,7 @@ def _collect(
             now = time.monotonic()
             for check_id, entry in list(pending.items()):
                 if entry.probe.deadline.expires_at + GRACE_S <= now:
-                    results[check_id] = entry.probe.result(timed_out=True)
+                    results[check_id] = _timed_out(entry)
                     abandoned.append(entry.probe)
                     notify("done", entry.check, results[check_id])
                     del pending[check_id]
@@ -197,6 +198,14 @@ def _collect(
             results[check_id] = result
             notify("done", pending.pop(check_id).check, result)
     return abandoned
+
+
+def _timed_out(entry: _Running) -> CheckResult:
+    """The verdict on a check still running past its deadline and grace: timed out in its
+    current step, or, run by the child, never reported."""
+    if entry.in_child:
+        return forked.unreported(entry.check, entry.probe.options.timeout_s)
+    return entry.probe.result(timed_out=True)
 
 
 def _cleanup_all(probes: Sequence[Probe]) -> None:
