@@ -632,9 +632,13 @@ def _call(probe: Probe, operation: str, request: Callable[[], T]) -> T:
             f"{operation}: cannot connect: {_root_cause(exc)}", _FIX_UNREACHABLE
         ) from None
     except bx.ConnectionClosedError as exc:
-        what = "did not answer like S3 (not even HTTP)"
-        if hang_up(exc) or not isinstance(_innermost(exc), http.client.BadStatusLine):
-            what = "closed the connection without answering"
+        # a hang-up is a BadStatusLine too (RemoteDisconnected); any other one is not HTTP
+        garbled = isinstance(_innermost(exc), http.client.BadStatusLine) and not hang_up(exc)
+        what = (
+            "did not answer like S3 (not even HTTP)"
+            if garbled
+            else "closed the connection without answering"
+        )
         raise StepFailed(f"{operation}: the server {what}", _FIX_NOT_S3) from None
     except (ResponseParserError, bx.HTTPClientError) as exc:
         raise StepFailed(
