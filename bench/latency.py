@@ -3,9 +3,10 @@ each network dependency also reached through a `DelayProxy` that adds RTT_S.
 
 Per check: the whole-process time of `--only <id>` direct and through the proxies (median of
 REPEAT) and the effective round trips, (via proxy - direct) / RTT; then the full run against the
-slowest check alone, at 20 ms and on loopback, and the full run's CPU seconds and peak RSS with
-the cluster checks on (the fake API server). Kafka's advertised listener and the OIDC issuer
-name the proxy's port, so every connection of those checks pays the latency too.
+slowest check alone, at 20 ms and on loopback; the full run's CPU seconds and peak RSS with the
+cluster checks on (the fake API server); and the whole machine's busy CPU during that run (the
+servers share its cores). Kafka's advertised listener and the OIDC issuer name the proxy's port,
+so every connection of those checks pays the latency too.
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ def _report(near_args: list[str], far_args: list[str], proxies: list[DelayProxy]
             f"full run {label}: {full.wall:.2f} s vs slowest alone {alone[slowest].wall:.2f} s "
             f"({slowest}) = {full.wall / alone[slowest].wall:.2f}x  goal {goal}"
         )
+    _print_machine(far_full, far_alone)
     cpu = statistics.median(run.cpu_s for run in far_runs)
     rss = max(run.rss_kib for run in far_runs) / 1024
     pss = peak_memory_mb(far_args)
@@ -213,3 +215,18 @@ def _report(near_args: list[str], far_args: list[str], proxies: list[DelayProxy]
         "  goal <= 110 MB"
     )
     print("python:", sys.version.split()[0], "cli:", " ".join(CLI))
+
+
+def _print_machine(full: Child, alone: dict[str, Alone]) -> None:
+    """The machine's CPU during the median full run: busy seconds can never exceed cores x wall,
+    so busy / cores is the soonest that run could have ended with every core kept busy."""
+    cores = len(os.sched_getaffinity(0))
+    slowest = max(alone.values(), key=lambda run: run.wall).wall
+    floor = full.machine_busy_s / cores
+    print(
+        f"full run at {RTT_S * 1000:.0f} ms, the machine's CPU: {full.machine_busy_s:.2f} s busy "
+        f"of {cores} x {full.wall:.2f} s ({full.machine_busy_s / (cores * full.wall):.0%}): the CLI "
+        f"{full.cpu_s:.2f} s, the servers, proxies and the rest "
+        f"{full.machine_busy_s - full.cpu_s:.2f} s; every core busy, it could end no sooner than "
+        f"{floor:.2f} s = {floor / slowest:.2f}x the slowest alone"
+    )

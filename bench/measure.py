@@ -95,12 +95,14 @@ def healthy_values(
 
 
 class Child(NamedTuple):
-    """One CLI run: its JSON report, wall time, peak RSS (KiB) and CPU seconds (user + sys)."""
+    """One CLI run: its JSON report, wall time, peak RSS (KiB), CPU seconds (user + sys) and
+    the whole machine's busy CPU seconds meanwhile (every process: the servers, the proxies)."""
 
     report: dict[str, Any]
     wall: float
     rss_kib: int
     cpu_s: float
+    machine_busy_s: float
 
 
 def cli_options(
@@ -125,17 +127,22 @@ def cli_options(
 def run_child(args: list[str]) -> Child:
     """Run the CLI in a child of a fresh interpreter (so getrusage sees that child alone)."""
     probe = (
-        "import json, resource, subprocess, sys, time;"
-        "t = time.monotonic(); p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
-        "wall = time.monotonic() - t; u = resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "import json, resource, subprocess, sys, time, psutil;"
+        "busy = lambda c: c.user + c.nice + c.system + c.irq + c.softirq + c.steal;"
+        "b = busy(psutil.cpu_times()); t = time.monotonic();"
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+        "wall = time.monotonic() - t; b = busy(psutil.cpu_times()) - b;"
+        "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
         "print(json.dumps({'out': p.stdout, 'wall': wall, 'rss': u.ru_maxrss,"
-        " 'cpu': u.ru_utime + u.ru_stime}))"
+        " 'cpu': u.ru_utime + u.ru_stime, 'busy': b}))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe, *CLI, *args], capture_output=True, text=True, check=True
     )
     outcome = json.loads(done.stdout)
-    return Child(json.loads(outcome["out"]), outcome["wall"], outcome["rss"], outcome["cpu"])
+    return Child(
+        json.loads(outcome["out"]), outcome["wall"], outcome["rss"], outcome["cpu"], outcome["busy"]
+    )
 
 
 def peak_memory_mb(args: list[str]) -> float:
