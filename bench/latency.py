@@ -219,8 +219,9 @@ def _report(near_args: list[str], far_args: list[str], proxies: list[DelayProxy]
 
 def _print_machine(full: Child, alone: dict[str, Alone]) -> None:
     """The machine's CPU during the median full run: busy seconds can never exceed cores x wall,
-    so busy / cores is the soonest that run could have ended with every core kept busy."""
-    cores = len(os.sched_getaffinity(0))
+    so busy / cores is the soonest that run could have ended with every core kept busy (the
+    machine's CPUs: the ones its busy seconds are summed over)."""
+    cores = os.cpu_count() or 1
     slowest = max(alone.values(), key=lambda run: run.wall).wall
     floor = full.machine_busy_s / cores
     print(
